@@ -1,0 +1,29 @@
+import { Command } from 'commander';
+import { blasWarning, info } from '../../lib/info';
+
+export function registerInfo(program: Command): void {
+  program
+    .command('info')
+    .description('show the lcmd and libtorch versions, where libtorch was found, BLAS speed, devices and threads')
+    .option('--json', 'print JSON')
+    .option('--no-gemm', 'skip the short GEMM measurement')
+    .action(async (opts: { json?: boolean; gemm: boolean }) => {
+      const r = await info({ measureGemm: opts.gemm });
+      if (opts.json) {
+        console.log(JSON.stringify(r, null, 2));
+        return;
+      }
+      const lines = [
+        `lcmd           ${r.lcmdVersion} (node ${r.node})`,
+        `libtorch       ${r.torchVersion}, found via ${r.torchFoundVia || 'unknown'} (${r.torchDir})`,
+        `loaded from    ${r.torchLibraries.filter((l) => /libtorch_cpu|libtorch\.so/.test(l)).join(', ') || 'unknown'}`,
+        `BLAS           ${r.blasLibrary}${r.gemmGflops !== undefined ? `, sgemm 512: ${r.gemmGflops.toFixed(1)} GFLOP/s` : ''}`,
+        `CUDA           ${r.cudaCompiled ? 'compiled in' : 'not compiled in'}, ${r.cudaAvailable ? 'available' : 'not available'}`,
+        ...r.devices.map((d) => `  cuda:${d.index}       ${d.name}, ${d.memoryGiB.toFixed(1)} GiB`),
+        `threads        ${r.threads} intra-op`,
+      ];
+      console.log(lines.join('\n'));
+      const warning = blasWarning(r);
+      if (warning) console.error(warning);
+    });
+}

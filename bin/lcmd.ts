@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+/** The lcmd command line. Each command lives in bin/commands/. */
+import { Command, CommanderError } from 'commander';
+import { LcmdError } from '../lib/errors';
+import { lcmdVersion } from '../lib/info';
+import { registerInfo } from './commands/info';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program.name('lcmd').description('VQ-LCMD: latent consistency-matching diffusion over VQ token grids').version(lcmdVersion());
+  program.exitOverride();
+  registerInfo(program);
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    if (err instanceof LcmdError) {
+      console.error(`lcmd: error [${err.code}]: ${err.message}`);
+      process.exitCode = 2;
+      return;
+    }
+    console.error(err);
+    process.exitCode = 1;
+  }
+}
+
+if (require.main === module) void main(process.argv);

@@ -1,0 +1,49 @@
+/** Loads the native addon once, with one clear error when it is missing or cannot be loaded. */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { LcmdError } from './errors';
+import type { NativeAddon } from './native';
+
+const ROOT = path.resolve(__dirname, '..', fs.existsSync(path.resolve(__dirname, '..', 'package.json')) ? '' : '..');
+const CANDIDATES = ['build/Release/lcmd.node', 'build/Debug/lcmd.node'];
+
+let addon: NativeAddon | undefined;
+
+/** Threads for this process: LCMD_NUM_THREADS, else the cores split between the ranks on this node. */
+export function defaultThreadCount(): number {
+  const fromEnv = Number(process.env.LCMD_NUM_THREADS);
+  if (Number.isInteger(fromEnv) && fromEnv > 0) return fromEnv;
+  const ranks = Number(process.env.LOCAL_WORLD_SIZE) || 1;
+  return Math.max(1, Math.floor(os.availableParallelism() / ranks));
+}
+
+export function native(): NativeAddon {
+  if (addon) return addon;
+  const override = process.env.LCMD_ADDON;
+  const tried = override ? [path.resolve(override)] : CANDIDATES.map((c) => path.join(ROOT, c));
+  const file = tried.find((p) => fs.existsSync(p));
+  if (!file) {
+    throw new LcmdError(
+      `the lcmd native addon is not built (looked for ${tried.join(', ')}). ` +
+        'Run `npm rebuild lcmd` (or `npm install` in the lcmd folder); it needs libtorch: sudo apt-get install -y libtorch-dev libopenblas0-pthread',
+      'E_NATIVE_LOAD',
+    );
+  }
+  // libgomp reads this once when it loads; idle OpenMP workers then sleep instead of spinning on shared cores.
+  if (!process.env.OMP_WAIT_POLICY && (Number(process.env.LOCAL_WORLD_SIZE) || 1) > 1) process.env.OMP_WAIT_POLICY = 'PASSIVE';
+  let loaded: NativeAddon;
+  try {
+    loaded = require(file) as NativeAddon;
+  } catch (err) {
+    throw new LcmdError(
+      `the lcmd native addon at ${file} failed to load: ${(err as Error).message}. ` +
+        'If libtorch was moved or upgraded since the build, run `npm rebuild lcmd`.',
+      'E_NATIVE_LOAD',
+    );
+  }
+  loaded.setErrorClass(LcmdError);
+  loaded.setNumThreads(defaultThreadCount());
+  addon = loaded;
+  return loaded;
+}

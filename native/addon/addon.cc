@@ -1,0 +1,41 @@
+// Addon entry point: per-environment data, the base classes, then each module's bindings.
+#include <napi.h>
+
+#include "addon/addon_data.h"
+#include "addon/async_task.h"
+#include "addon/errors.h"
+#include "addon/modules.h"
+#include "addon/tensor_handle.h"
+
+namespace lcmd::addon {
+
+namespace {
+
+// JavaScript hands over its LcmdError class so native errors are real LcmdError instances.
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "setErrorClass expects a class");
+  data(info.Env()).error_class = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData<AddonData>(new AddonData());
+  auto& d = data(env);
+  auto tensor = TensorHandle::Define(env);
+  d.tensor_class = Napi::Persistent(tensor);
+  auto token = CancelToken::Define(env);
+  d.cancel_token_class = Napi::Persistent(token);
+  exports.Set("TensorHandle", tensor);
+  exports.Set("CancelToken", token);
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
+  register_runtime(env, exports);
+  return exports;
+}
+
+}  // namespace lcmd::addon
+
+static Napi::Object InitLcmd(Napi::Env env, Napi::Object exports) { return lcmd::addon::Init(env, exports); }
+
+NODE_API_MODULE(lcmd, InitLcmd)
