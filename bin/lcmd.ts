@@ -4,12 +4,24 @@ import { Command, CommanderError } from 'commander';
 import { LcmdError } from '../lib/errors';
 import { lcmdVersion } from '../lib/info';
 import { registerInfo } from './commands/info';
+import { registerTokenize } from './commands/tokenize';
+import { registerTrain } from './commands/train';
+import { registerSample } from './commands/sample';
+import { registerEval } from './commands/eval';
+import { registerDemo } from './commands/demo';
+import { registerBench } from './commands/bench';
 
 export function buildProgram(): Command {
   const program = new Command();
   program.name('lcmd').description('VQ-LCMD: latent consistency-matching diffusion over VQ token grids').version(lcmdVersion());
   program.exitOverride();
   registerInfo(program);
+  registerTokenize(program);
+  registerTrain(program);
+  registerSample(program);
+  registerEval(program);
+  registerDemo(program);
+  registerBench(program);
   return program;
 }
 

@@ -39,6 +39,203 @@ export interface NativeRuntimeInfo {
   threads: number;
 }
 
+// sampler (lib/sampler.ts, lib/oracle.ts): the sampling loop, the oracle denoiser, test hooks
+export interface NativeSampleOptions {
+  n: number;
+  steps: number;
+  sampler: 'ancestral' | 'ddim';
+  timeGrid: 'uniform' | 'logsnr';
+  final: 'argmax' | 'sample';
+  guidance: number;
+  seed: number;
+  batchSize: number;
+  useEma: boolean;
+  returnProbs: boolean;
+  /** The model's grid: tokens come back as [n, gridHeight, gridWidth]; known tokens may be [gridHeight, gridWidth]. */
+  gridHeight: number;
+  gridWidth: number;
+  classes?: NativeTensorHandle;
+  knownTokens?: NativeTensorHandle;
+  knownMask?: NativeTensorHandle;
+}
+export interface NativeSampleResult {
+  tokens: NativeTensorHandle;
+  probs?: NativeTensorHandle;
+  evaluationsPerSample: number;
+  forwardCalls: number;
+  forwardRows: number;
+}
+export interface NativeOracleOptions {
+  classes?: NativeTensorHandle;
+  numClasses?: number;
+  weights?: NativeTensorHandle;
+  classLeak?: number;
+  shift?: number;
+  device?: string;
+}
+export interface NativeOracleInfo {
+  height: number;
+  width: number;
+  numTokens: number;
+  vocabSize: number;
+  embedDim: number;
+  numClasses: number;
+  shift: number;
+  device: string;
+}
+export interface NativeOracleDenoiser {
+  logits(z: NativeTensorHandle, t: NativeTensorHandle, classes?: NativeTensorHandle): NativeTensorHandle;
+  info(): NativeOracleInfo;
+  dispose(): void;
+  isDisposed(): boolean;
+}
+
+// model and trainer (lib/model.ts, lib/trainer.ts)
+export interface NativeModelHandle {
+  config(): string;
+  parameterCount(): number;
+  parameterNames(): string[];
+  getParameter(name: string, useEma?: boolean): NativeTensorHandle;
+  setParameter(name: string, value: NativeTensorHandle): void;
+  forward(z: NativeTensorHandle, t: NativeTensorHandle, classes: NativeTensorHandle | null, useEma: boolean, token?: NativeCancelToken): Promise<NativeTensorHandle>;
+  device(): string;
+  dispose(): void;
+}
+
+export interface NativeStepResult {
+  step: number;
+  skipped: boolean;
+  loss: number;
+  recon: number;
+  diff: number;
+  cm: number;
+  prior: number;
+  accuracyT: number;
+  gradNorm: number;
+  lr: number;
+  lambdaCm: number;
+  lambdaDiff: number;
+}
+
+export interface NativeEmbeddingStats {
+  meanNorm: number;
+  meanPairwiseDistance: number;
+  minPairwiseDistance: number;
+  distanceToNorm: number;
+}
+
+export interface NativeEvaluation {
+  vlb: { reconBits: number; priorBits: number; diffusionBits: number; diffusionStderrBits: number; totalBits: number; tokens: number };
+  table: { tLow: number; tHigh: number; logsnr: number; accuracy: number; crossEntropy: number }[];
+  embeddings: NativeEmbeddingStats;
+}
+
+export interface NativeTrainerHandle {
+  step(tokens: NativeTensorHandle, classes: NativeTensorHandle | null, exampleOffset: number, token?: NativeCancelToken): Promise<NativeStepResult>;
+  save(path: string, metadata: Record<string, string>, token?: NativeCancelToken): Promise<void>;
+  model(): NativeModelHandle;
+  evaluate(
+    tokens: NativeTensorHandle,
+    classes: NativeTensorHandle | null,
+    options: { importanceSamples?: number; seed?: number; batchSize?: number; bins?: number; useEma?: boolean },
+    token?: NativeCancelToken,
+  ): Promise<NativeEvaluation>;
+  embeddingStats(useEma?: boolean): NativeEmbeddingStats;
+  steps(): { steps: number; skippedSteps: number };
+  config(): { model: string; train: string };
+  dispose(): void;
+}
+
+// data (lib/data.ts): the native token dataset
+export interface NativeDatasetOptions {
+  batchSize: number;
+  seed?: number;
+  heldout?: number;
+  rank?: number;
+  worldSize?: number;
+  vocabSize?: number;
+  numClasses?: number;
+  prefetch?: number;
+}
+export interface NativeTokenBatch {
+  tokens: NativeTensorHandle;
+  labels?: NativeTensorHandle;
+  epoch: number;
+  step: number;
+}
+export interface NativeTokenDataset {
+  next(): Promise<NativeTokenBatch>;
+  position(): { epoch: number; step: number };
+  seek(epoch: number, step: number): void;
+  info(): {
+    size: number;
+    trainSize: number;
+    heldoutSize: number;
+    stepsPerEpoch: number;
+    localBatchSize: number;
+    sequenceLength: number;
+    gridShape: number[];
+    maxToken: number;
+    hasLabels: boolean;
+    maxLabel?: number;
+  };
+  heldoutBatchCount(batchSize: number): number;
+  heldoutBatch(index: number, batchSize: number): NativeTokenBatch;
+  dispose(): void;
+}
+
+// tokenizer (lib/tokenizer.ts): the native VQ-VAE
+export interface NativeTokenizer {
+  train(
+    images: NativeTensorHandle,
+    options: { steps: number; batchSize: number; lr: number; seed: number; reportEvery: number },
+    token?: NativeCancelToken,
+    onProgress?: ProgressCallback,
+  ): Promise<{ steps: number; loss: number; reconstruction: number; commitment: number; perplexity: number; usage: number; restarted: number; seconds: number }>;
+  encode(images: NativeTensorHandle, batchSize: number, token?: NativeCancelToken): Promise<NativeTensorHandle>;
+  decode(tokens: NativeTensorHandle, batchSize: number, grid: [number, number] | undefined, token?: NativeCancelToken): Promise<NativeTensorHandle>;
+  evaluate(images: NativeTensorHandle, batchSize: number, token?: NativeCancelToken): Promise<{ count: number; mse: number; psnr: number; usage: number; perplexity: number }>;
+  save(path: string): Promise<void>;
+  config(): string;
+  stepsTrained(): number;
+  dispose(): void;
+}
+
+// distributed (lib/distributed.ts): process groups on c10d (TCPStore rendezvous, Gloo / NCCL) and trainer attachment
+export interface NativeProcessGroupOptions {
+  rank: number;
+  worldSize: number;
+  masterAddr: string;
+  masterPort: number;
+  backend: 'gloo' | 'nccl';
+  device: string;
+  timeoutSeconds: number;
+}
+export interface NativeProcessGroupHandle {
+  rank(): number;
+  worldSize(): number;
+  backend(): string;
+  device(): string;
+  timeoutSeconds(): number;
+  barrier(token?: NativeCancelToken): Promise<void>;
+  broadcast(tensor: NativeTensorHandle, root: number, token?: NativeCancelToken): Promise<void>;
+  allreduce(tensor: NativeTensorHandle, op: 'sum' | 'mean' | 'max' | 'min', token?: NativeCancelToken): Promise<void>;
+  dispose(): void;
+  isDisposed(): boolean;
+}
+
+/** The noise of one training step, given explicitly to the objective test hook ([B] per example, [B, N, d] noise). */
+export interface NativeObjectiveNoise {
+  t: NativeTensorHandle;
+  s: NativeTensorHandle;
+  tWeight?: NativeTensorHandle;
+  epsT: NativeTensorHandle;
+  eps0: NativeTensorHandle;
+  dropUniforms: NativeTensorHandle;
+  ratioUniforms: NativeTensorHandle;
+  classUniforms: NativeTensorHandle;
+}
+
 export interface NativeAddon {
   TensorHandle: {
     new (data: ArrayBufferView, shape: number[], dtype: NativeDType): NativeTensorHandle;
@@ -50,4 +247,67 @@ export interface NativeAddon {
   numThreads(): number;
   measureGemm(size: number, seconds: number, token?: NativeCancelToken): Promise<number>;
   busyWork(ms: number, token?: NativeCancelToken, onProgress?: ProgressCallback): Promise<number>;
+
+  // data (lib/safetensors.ts, lib/npy.ts, lib/data.ts): file formats and token datasets
+  saveSafetensors(path: string, names: string[], tensors: NativeTensorHandle[], metadata: Record<string, string>): Promise<void>;
+  loadSafetensors(path: string): Promise<{ tensors: Record<string, NativeTensorHandle>; metadata: Record<string, string> }>;
+  readSafetensorsMetadata(path: string): Record<string, string>;
+  npyInfo(path: string): { dtype: string; shape: number[]; version: number; dataOffset: number };
+  readNpy(path: string): Promise<{ tensor: NativeTensorHandle; stored: string }>;
+  writeNpy(path: string, tensor: NativeTensorHandle, as?: string): Promise<void>;
+  openTokenDataset(tokens: string, labels: string | undefined, options: NativeDatasetOptions): Promise<NativeTokenDataset>;
+  tokenDatasetFromTensors(tokens: NativeTensorHandle, labels: NativeTensorHandle | undefined, options: NativeDatasetOptions): Promise<NativeTokenDataset>;
+
+  // tokenizer (lib/tokenizer.ts): the VQ-VAE
+  createTokenizer(configJson: string, seed: number): NativeTokenizer;
+  loadTokenizer(path: string): Promise<NativeTokenizer>;
+
+  // sampler (lib/sampler.ts, lib/oracle.ts): the sampling loop, the oracle denoiser, test hooks
+  sample(model: object, options: NativeSampleOptions, token?: NativeCancelToken, onProgress?: ProgressCallback): Promise<NativeSampleResult>;
+  OracleDenoiser: { new (grids: NativeTensorHandle, embeddings: NativeTensorHandle, options?: NativeOracleOptions): NativeOracleDenoiser };
+  samplerAncestralStep(z: NativeTensorHandle, eHat: NativeTensorHandle, noise: NativeTensorHandle, s: number, t: number, shift: number): NativeTensorHandle;
+  samplerDdimStep(z: NativeTensorHandle, eHat: NativeTensorHandle, s: number, t: number, shift: number): NativeTensorHandle;
+  samplerTimeGrid(steps: number, spacing: 'uniform' | 'logsnr', shift: number): number[];
+  sampleNoise(seed: number, firstSample: number, count: number, kind: 0 | 1 | 2 | 3, gridIndex: number, shape: number[], uniform: boolean): NativeTensorHandle;
+
+  // model and trainer (lib/model.ts, lib/trainer.ts)
+  ModelHandle: { new (configJson: string, device?: string, seed?: number): NativeModelHandle };
+  loadModel(path: string, useEma: boolean, device: string, token?: NativeCancelToken): Promise<{ model: NativeModelHandle; metadata: Record<string, string> }>;
+  TrainerHandle: { new (modelConfigJson: string, trainConfigJson: string): NativeTrainerHandle };
+  loadTrainer(path: string, overridesJson: string, token?: NativeCancelToken): Promise<{ trainer: NativeTrainerHandle; metadata: Record<string, string> }>;
+
+  // test hooks (native/addon/objective_hooks.cc, native/addon/schedule_hooks.cc): the loss terms on given noise, a
+  // float64 finite-difference gradient check, and the schedule functions, for tests against independent computations
+  objectiveTerms(
+    student: NativeModelHandle,
+    teacher: NativeModelHandle,
+    trainConfigJson: string,
+    tokens: NativeTensorHandle,
+    classes: NativeTensorHandle | null,
+    noise: NativeObjectiveNoise,
+    lambdaCm: number,
+    lambdaDiff: number,
+    trainMode?: boolean,
+  ): { total: number; recon: number; diff: number; cm: number; prior: number; accuracyT: number };
+  objectiveGradientCheck(
+    student: NativeModelHandle,
+    teacher: NativeModelHandle,
+    trainConfigJson: string,
+    tokens: NativeTensorHandle,
+    classes: NativeTensorHandle | null,
+    noise: NativeObjectiveNoise,
+    lambdaCm: number,
+    lambdaDiff: number,
+    parameterName: string,
+    flatIndices: number[],
+    epsilon: number,
+  ): { analytic: number[]; numeric: number[] };
+  scheduleValues(t: Float64Array, shift: number, maxLogsnr: number): { logsnr: Float64Array; alpha: Float64Array; sigma: Float64Array; dlogsnr: Float64Array };
+  posteriorCoefficients(alphaS: Float64Array, sigmaS: Float64Array, alphaT: Float64Array, sigmaT: Float64Array): { coefZ: Float64Array; coefX: Float64Array; variance: Float64Array };
+  ddimStep(zT: NativeTensorHandle, eHat: NativeTensorHandle, alphaS: NativeTensorHandle, sigmaS: NativeTensorHandle, alphaT: NativeTensorHandle, sigmaT: NativeTensorHandle): NativeTensorHandle;
+
+  // distributed (lib/distributed.ts)
+  createProcessGroup(options: NativeProcessGroupOptions, token?: NativeCancelToken): Promise<NativeProcessGroupHandle>;
+  attachProcessGroup(trainer: NativeTrainerHandle, group: NativeProcessGroupHandle | null, options?: { bucketBytes?: number }, token?: NativeCancelToken): Promise<void>;
+  distributedBackends(): { gloo: boolean; nccl: boolean };
 }

@@ -120,6 +120,10 @@ function libraryDirs(libs) {
   return [...dirs];
 }
 
+function hasLibrary(dirs, name) {
+  return dirs.some((d) => fs.existsSync(path.join(d, name)));
+}
+
 module.exports = { locateLibtorch, probe };
 
 if (require.main === module) {
@@ -128,15 +132,26 @@ if (require.main === module) {
     const found = locateLibtorch();
     if (what === 'dir') {
       process.stdout.write(found.dir);
+    } else if (what === 'via') {
+      process.stdout.write(found.via);
     } else {
       const p = probe(found.dir);
       const libs = p.LIBS.split(';').filter(Boolean);
       const libFiles = libs.filter((l) => l.startsWith('/'));
-      const torchLibDir = libraryDirs(libFiles.filter((l) => /lib(torch|c10)/.test(path.basename(l))));
+      const torchLibDir = libraryDirs([
+        ...libFiles.filter((l) => /lib(torch|c10)/.test(path.basename(l))),
+        path.join(p.PREFIX || '/nonexistent', 'lib', 'libtorch.so'),
+      ]);
       const results = {
         includes: p.INCLUDES.split(';').filter(Boolean).join(' '),
         // gyp wants plain linker arguments; imported targets resolve to these libraries
-        libraries: [...torchLibDir.map((d) => `-L${d} -Wl,-rpath,${d}`), '-ltorch', '-ltorch_cpu', '-lc10', ...libFiles.filter((l) => /cuda/.test(l))].join(' '),
+        libraries: [
+          ...torchLibDir.map((d) => `-L${d} -Wl,-rpath,${d}`),
+          // libtorch_cuda registers the CUDA backend from static initialisers: keep it even if no symbol is used
+          '-Wl,--no-as-needed', '-ltorch', '-ltorch_cpu', '-lc10',
+          ...(hasLibrary(torchLibDir, 'libtorch_cuda.so') ? ['-ltorch_cuda', '-lc10_cuda'] : []),
+          ...libFiles.filter((l) => /cuda/.test(path.basename(l)) && !/lib(torch|c10)_cuda\.so$/.test(l)),
+        ].join(' '),
         cflags: p.FLAGS,
         version: p.VERSION,
       };

@@ -31,6 +31,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("CancelToken", token);
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
   register_runtime(env, exports);
+  register_data(env, exports);
+  register_tokenizer(env, exports);
+  register_sampler(env, exports);
+  register_oracle(env, exports);
+  register_model(env, exports);
+  register_trainer(env, exports);
+  register_objective_hooks(env, exports);
+  register_schedule_hooks(env, exports);
+  register_distributed(env, exports);
   return exports;
 }
 

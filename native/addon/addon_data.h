@@ -2,7 +2,16 @@
 #pragma once
 #include <napi.h>
 
+#include <vector>
+
 namespace lcmd::addon {
+
+class DenoiserProvider;  // addon/denoiser_handle.h
+// A JS class the sampler accepts as a model, and how to reach its DenoiserProvider (see addon/denoiser_handle.h).
+struct DenoiserClass {
+  Napi::FunctionReference constructor;
+  DenoiserProvider* (*unwrap)(Napi::Object object);
+};
 
 struct AddonData {
   Napi::FunctionReference error_class;  // LcmdError, handed over from JavaScript at load
@@ -13,6 +22,7 @@ struct AddonData {
   Napi::FunctionReference tokenizer_class;
   Napi::FunctionReference dataset_class;
   Napi::FunctionReference process_group_class;
+  std::vector<DenoiserClass> denoiser_classes;
 };
 
 inline AddonData& data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

@@ -5,5 +5,14 @@
 namespace lcmd::addon {
 
 void register_runtime(Napi::Env env, Napi::Object exports);
+void register_data(Napi::Env env, Napi::Object exports);
+void register_tokenizer(Napi::Env env, Napi::Object exports);
+void register_sampler(Napi::Env env, Napi::Object exports);
+void register_oracle(Napi::Env env, Napi::Object exports);
+void register_model(Napi::Env env, Napi::Object exports);
+void register_trainer(Napi::Env env, Napi::Object exports);
+void register_objective_hooks(Napi::Env env, Napi::Object exports);
+void register_schedule_hooks(Napi::Env env, Napi::Object exports);
+void register_distributed(Napi::Env env, Napi::Object exports);
 
 }  // namespace lcmd::addon

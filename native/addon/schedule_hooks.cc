@@ -1,0 +1,83 @@
+// Test hooks for the noise schedule (core/schedule.h): its values, the posterior coefficients and the DDIM step,
+// so tests can compare them with closed forms computed independently in TypeScript.
+#include <cstring>
+
+#include "addon/errors.h"
+#include "addon/modules.h"
+#include "addon/tensor_handle.h"
+#include "core/error.h"
+#include "core/schedule.h"
+
+namespace lcmd::addon {
+
+namespace {
+
+at::Tensor doubles_in(const Napi::Value& value, const char* what) {
+  LCMD_CHECK(value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_float64_array, "E_TYPE",
+             std::string("expected a Float64Array for ") + what);
+  auto array = value.As<Napi::Float64Array>();
+  return torch::from_blob(array.Data(), {int64_t(array.ElementLength())}, at::kDouble).clone();
+}
+
+Napi::Value doubles_out(Napi::Env env, const at::Tensor& tensor) {
+  auto values = tensor.to(at::kDouble).contiguous().reshape(-1);
+  auto array = Napi::Float64Array::New(env, size_t(values.numel()));
+  std::memcpy(array.Data(), values.data_ptr<double>(), sizeof(double) * size_t(values.numel()));
+  return array;
+}
+
+double number_in(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  LCMD_CHECK(info.Length() > i && info[i].IsNumber(), "E_TYPE", std::string("expected a number for ") + what);
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+// scheduleValues(t: Float64Array, shift, maxLogsnr) -> {logsnr, alpha, sigma, dlogsnr}: Float64Arrays
+Napi::Value ScheduleValues(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto t = doubles_in(info[0], "t");
+    NoiseSchedule schedule(number_in(info, 1, "shift"), number_in(info, 2, "maxLogsnr"));
+    auto out = Napi::Object::New(env);
+    out.Set("logsnr", doubles_out(env, schedule.logsnr(t)));
+    out.Set("alpha", doubles_out(env, schedule.alpha(t)));
+    out.Set("sigma", doubles_out(env, schedule.sigma(t)));
+    out.Set("dlogsnr", doubles_out(env, schedule.dlogsnr_dt(t)));
+    return out;
+  });
+}
+
+// posteriorCoefficients(alphaS, sigmaS, alphaT, sigmaT: Float64Array) -> {coefZ, coefX, variance}: Float64Arrays
+Napi::Value PosteriorCoefficientsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto c = posterior_coefficients(doubles_in(info[0], "alphaS"), doubles_in(info[1], "sigmaS"), doubles_in(info[2], "alphaT"),
+                                    doubles_in(info[3], "sigmaT"));
+    auto out = Napi::Object::New(env);
+    out.Set("coefZ", doubles_out(env, c.coef_z));
+    out.Set("coefX", doubles_out(env, c.coef_x));
+    out.Set("variance", doubles_out(env, c.var));
+    return out;
+  });
+}
+
+// ddimStep(zT, eHat, alphaS, sigmaS, alphaT, sigmaT: Tensor handles, coefficients broadcastable against zT) -> Tensor
+Napi::Value DdimStepJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto z = TensorHandle::From(env, info[0], "zT");
+    auto e = TensorHandle::From(env, info[1], "eHat");
+    LCMD_CHECK(z.sizes() == e.sizes(), "E_SHAPE", "zT and eHat must have the same shape");
+    return TensorHandle::Wrap(env, ddim_step(z, e, TensorHandle::From(env, info[2], "alphaS"), TensorHandle::From(env, info[3], "sigmaS"),
+                                             TensorHandle::From(env, info[4], "alphaT"), TensorHandle::From(env, info[5], "sigmaT")));
+  });
+}
+
+}  // namespace
+
+void register_schedule_hooks(Napi::Env env, Napi::Object exports) {
+  exports.Set("scheduleValues", Napi::Function::New(env, ScheduleValues));
+  exports.Set("posteriorCoefficients", Napi::Function::New(env, PosteriorCoefficientsJs));
+  exports.Set("ddimStep", Napi::Function::New(env, DdimStepJs));
+}
+
+}  // namespace lcmd::addon

@@ -1,0 +1,26 @@
+// What a sampler needs from a model: logits of p(x | z_t) and the embedding table that maps tokens to R^d.
+// The trained Transformer implements it; tests plug in an exact oracle (a mixture over known grids) instead.
+#pragma once
+#include <torch/torch.h>
+
+#include "core/schedule.h"
+
+namespace lcmd {
+
+class Denoiser {
+ public:
+  virtual ~Denoiser() = default;
+  // z: [B, N, d] float32; t: [B] float32 in [0, 1]; classes: [B] int64 (num_classes() means the null class), or an
+  // undefined tensor for unconditional models. Returns logits [B, N, K] (float32).
+  virtual at::Tensor logits(const at::Tensor& z, const at::Tensor& t, const at::Tensor& classes) = 0;
+  // The token embedding table [K, d] used for e_hat = softmax(logits) E and for z = alpha e_x + sigma eps.
+  virtual at::Tensor embeddings() = 0;
+  virtual const NoiseSchedule& schedule() const = 0;
+  virtual int64_t num_classes() const = 0;  // 0 for unconditional models; the null class id equals num_classes()
+  virtual int64_t vocab_size() const = 0;
+  virtual int64_t embed_dim() const = 0;
+  virtual int64_t num_tokens() const = 0;   // N = H * W
+  virtual c10::Device device() const = 0;
+};
+
+}  // namespace lcmd

@@ -1,0 +1,38 @@
+// The VQ-LCMD training objective (SPEC section 6): L = L_recon + lambda_CM L_CM + lambda_diff L_diff,
+// or the CSDM ablation that minimises the variational bound (objective "vlb").
+#pragma once
+#include <torch/torch.h>
+
+#include "core/lcmd_model.h"
+#include "core/train_config.h"
+#include "core/training_noise.h"
+
+namespace lcmd {
+
+struct LossTerms {
+  at::Tensor total;  // differentiable
+  at::Tensor recon;  // -log p(x | z_0; t = 0), mean over tokens
+  at::Tensor diff;   // ||e_x - e_hat(z_t)||^2 summed over d, mean over tokens (VLB-weighted for objective "vlb")
+  at::Tensor cm;     // KL consistency term, mean over tokens (0 when off)
+  at::Tensor prior;  // KL(q(z_1 | x) || N(0, I)) per token (part of the VLB objective; reported always)
+  at::Tensor accuracy_t;  // token accuracy of the student at t (diagnostic)
+};
+
+struct ObjectiveInputs {
+  at::Tensor tokens;   // [B, N] int64
+  at::Tensor classes;  // [B] int64 or undefined
+  const TrainingNoise* noise;
+  double lambda_cm;
+  double lambda_diff;
+};
+
+// teacher: the CM teacher network (may be the student itself for the "online" teacher); unused when lambda_cm == 0.
+LossTerms compute_losses(LcmdModelImpl& student, LcmdModelImpl& teacher, const TrainConfig& config, const ObjectiveInputs& in);
+
+// KL(q || p) per token from target log-probs and student log-probs over the last dimension.
+at::Tensor kl_divergence(const at::Tensor& log_q, const at::Tensor& log_p);
+
+// Per-token KL(N(alpha_1 e, sigma_1^2 I) || N(0, I)) for embeddings e [.., d], in nats.
+at::Tensor prior_kl(const at::Tensor& e, double alpha_1, double sigma_1);
+
+}  // namespace lcmd

@@ -1,0 +1,149 @@
+#include "core/sampler.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/sample_noise.h"
+#include "core/sampler_guidance.h"
+#include "core/sampler_step.h"
+
+namespace lcmd {
+
+namespace {
+
+constexpr int64_t kMaxSteps = 1000000;
+
+std::string shape_string(const at::Tensor& t) {
+  std::string out = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) out += (i ? ", " : "") + std::to_string(t.size(i));
+  return out + "]";
+}
+
+void validate_known(const Denoiser& denoiser, const SamplerOptions& options) {
+  const auto& known = options.known;
+  if (!known.defined()) return;
+  const int64_t n_tokens = denoiser.num_tokens();
+  LCMD_CHECK(known.tokens.defined(), "E_CONFIG", "known tokens need both tokens and a mask");
+  for (const auto* t : {&known.tokens, &known.mask}) {
+    LCMD_CHECK(t->dim() == 2 && (t->size(0) == 1 || t->size(0) == options.n) && t->size(1) == n_tokens, "E_SHAPE",
+               "expected known tokens and mask of shape [" + std::to_string(options.n) + ", " + std::to_string(n_tokens) +
+                   "] or [1, " + std::to_string(n_tokens) + "], got " + shape_string(*t));
+  }
+  LCMD_CHECK(known.tokens.sizes() == known.mask.sizes(), "E_SHAPE",
+             "known tokens " + shape_string(known.tokens) + " and mask " + shape_string(known.mask) + " differ in shape");
+  LCMD_CHECK(!at::isFloatingType(known.tokens.scalar_type()) && known.tokens.scalar_type() != at::kBool, "E_DTYPE",
+             "known tokens must be integers");
+  LCMD_CHECK(known.mask.scalar_type() == at::kBool || known.mask.scalar_type() == at::kByte, "E_DTYPE",
+             "the known mask must be bool or uint8");
+  auto mask = known.mask.to(at::kBool);
+  if (known.mask.scalar_type() == at::kByte)
+    LCMD_CHECK(known.mask.le(1).all().item<bool>(), "E_RANGE", "the known mask must hold only 0 and 1");
+  auto masked = known.tokens.to(at::kLong).masked_select(mask);
+  if (masked.numel() > 0) {
+    const int64_t lo = masked.min().item<int64_t>(), hi = masked.max().item<int64_t>();
+    LCMD_CHECK(lo >= 0 && hi < denoiser.vocab_size(), "E_RANGE",
+               "known tokens must be in [0, " + std::to_string(denoiser.vocab_size()) + "), got values in [" +
+                   std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  }
+}
+
+// One batch of `count` samples starting at sample `first`.
+struct BatchOutput {
+  at::Tensor tokens;  // [count, N] int64 on the device
+  at::Tensor probs;   // [count, N, K] or undefined
+  int64_t forward_rows = 0;
+};
+
+BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, int64_t first, int64_t count, int64_t batch_index,
+                         int64_t batches, const TaskContext& ctx) {
+  const auto device = denoiser.device();
+  const auto& schedule = denoiser.schedule();
+  const int64_t n_tokens = denoiser.num_tokens(), dim = denoiser.embed_dim(), steps = options.steps;
+  const auto grid = time_grid(steps, options.spacing, schedule);
+  const SampleNoise noise(options.seed, first, count, device);
+  const auto table = denoiser.embeddings().to(device, at::kFloat);
+  const auto classes = options.classes.defined() ? options.classes.narrow(0, first, count).to(device, at::kLong) : at::Tensor();
+  const auto known = options.known.defined() ? options.known.rows(first, count, device) : KnownTokens{};
+  const auto float_on_device = at::TensorOptions().dtype(at::kFloat).device(device);
+
+  BatchOutput out;
+  // Refresh the known positions (infilling), then the guided p(. | z_t, t) at grid index j.
+  auto predict = [&](at::Tensor& z, int64_t j) {
+    ctx.throw_if_cancelled();
+    const double t = grid[j];
+    if (known.defined())
+      z = noise_known(z, known, table, schedule.alpha(t), schedule.sigma(t), noise.normal(SampleNoiseKind::kInfill, j, {n_tokens, dim}));
+    auto guided = guided_logits(denoiser, z, torch::full({count}, static_cast<float>(t), float_on_device), classes, options.guidance);
+    out.forward_rows += guided.forward_rows;
+    return torch::softmax(guided.logits.to(at::kFloat), -1);
+  };
+
+  auto z = noise.normal(SampleNoiseKind::kInitial, steps, {n_tokens, dim});
+  for (int64_t j = steps; j >= 1; --j) {
+    auto e_hat = predicted_embedding(predict(z, j), table);
+    const auto times = step_times(schedule, grid[j - 1], grid[j]);
+    z = options.rule == StepRule::kAncestral
+            ? ancestral_update(z, e_hat, noise.normal(SampleNoiseKind::kAncestral, j, {n_tokens, dim}), times)
+            : ddim_update(z, e_hat, times);
+    ctx.report("sample", {{"step", double(steps - j + 1)}, {"steps", double(steps)}, {"batch", double(batch_index + 1)},
+                          {"batches", double(batches)}});
+  }
+  auto probs = predict(z, 0);
+  auto uniforms = options.final_rule == FinalRule::kSample ? noise.uniform(SampleNoiseKind::kFinal, 0, {n_tokens, 2}) : at::Tensor();
+  out.tokens = final_tokens(probs, options.final_rule, uniforms);
+  if (known.defined()) out.tokens = keep_known(out.tokens, known);
+  if (options.return_probs) out.probs = known.defined() ? keep_known_probs(probs, known) : probs;
+  return out;
+}
+
+}  // namespace
+
+void validate_sampler_options(const Denoiser& denoiser, const SamplerOptions& options) {
+  const int64_t num_classes = denoiser.num_classes();
+  LCMD_CHECK(options.n >= 1, "E_RANGE", "the number of samples n must be at least 1, got " + std::to_string(options.n));
+  LCMD_CHECK(options.steps >= 1 && options.steps <= kMaxSteps, "E_RANGE",
+             "steps must be in [1, " + std::to_string(kMaxSteps) + "], got " + std::to_string(options.steps));
+  LCMD_CHECK(options.batch_size >= 1, "E_RANGE", "batchSize must be at least 1, got " + std::to_string(options.batch_size));
+  LCMD_CHECK(std::isfinite(options.guidance) && options.guidance >= 0, "E_RANGE",
+             "guidance must be a finite number >= 0, got " + std::to_string(options.guidance));
+  LCMD_CHECK(options.guidance == 0 || num_classes > 0, "E_CONFIG",
+             "guidance needs a class-conditional model; this model is unconditional");
+  if (num_classes == 0) {
+    LCMD_CHECK(!options.classes.defined(), "E_CONFIG", "classes were given but this model is unconditional");
+  } else {
+    LCMD_CHECK(options.classes.defined(), "E_CONFIG",
+               "this model is class-conditional: give classes (one per sample, or one for all) in [0, " +
+                   std::to_string(num_classes) + ")");
+    LCMD_CHECK(options.classes.dim() == 1 && options.classes.size(0) == options.n, "E_SHAPE",
+               "expected " + std::to_string(options.n) + " classes, got shape " + shape_string(options.classes));
+    LCMD_CHECK(!at::isFloatingType(options.classes.scalar_type()), "E_DTYPE", "classes must be integers");
+    const int64_t lo = options.classes.min().item<int64_t>(), hi = options.classes.max().item<int64_t>();
+    LCMD_CHECK(lo >= 0 && hi < num_classes, "E_RANGE",
+               "classes must be in [0, " + std::to_string(num_classes) + ") (the null class " + std::to_string(num_classes) +
+                   " is for guidance only), got values in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  }
+  validate_known(denoiser, options);
+}
+
+SampleResult sample(Denoiser& denoiser, const SamplerOptions& options, const TaskContext& ctx) {
+  validate_sampler_options(denoiser, options);
+  torch::NoGradGuard no_grad;
+  const int64_t n = options.n, n_tokens = denoiser.num_tokens();
+  const int64_t batches = (n + options.batch_size - 1) / options.batch_size;
+  SampleResult result;
+  result.tokens = torch::empty({n, n_tokens}, at::kInt);
+  if (options.return_probs) result.probs = torch::empty({n, n_tokens, denoiser.vocab_size()}, at::kFloat);
+  result.evaluations_per_sample = options.steps + 1;
+  for (int64_t b = 0; b < batches; ++b) {
+    const int64_t first = b * options.batch_size;
+    const int64_t count = std::min(options.batch_size, n - first);
+    auto batch = sample_batch(denoiser, options, first, count, b, batches, ctx);
+    result.tokens.narrow(0, first, count).copy_(batch.tokens.to(at::kCPU, at::kInt));
+    if (options.return_probs) result.probs.narrow(0, first, count).copy_(batch.probs.to(at::kCPU, at::kFloat));
+    result.forward_calls += options.steps + 1;
+    result.forward_rows += batch.forward_rows;
+  }
+  return result;
+}
+
+}  // namespace lcmd

@@ -1,0 +1,51 @@
+// The sampling loop of SPEC section 8, over any Denoiser (the trained model, or the exact oracle in tests).
+//
+// Time grid t_j, j = T .. 0 (t_T = 1, t_0 = 0). Start from z_1 ~ N(0, I). For j = T .. 1: (infilling: refresh the
+// known positions of z), compute the guided p(. | z_{t_j}, t_j), e_hat = p E, and move to t_{j-1} with the ancestral
+// or the DDIM rule. Then (infilling: refresh) predict once more at t_0 = 0 and output the argmax of p (or a draw).
+//
+// Network evaluations: exactly T + 1 per sample (T steps + the final prediction at t = 0). Each evaluation is one
+// batched forward of B rows, or of 2B rows with guidance w > 0 (conditional and null halves together).
+#pragma once
+#include <torch/torch.h>
+
+#include "core/denoiser.h"
+#include "core/sampler_final.h"
+#include "core/sampler_infill.h"
+#include "core/sampler_time_grid.h"
+#include "core/task_context.h"
+
+namespace lcmd {
+
+enum class StepRule { kAncestral, kDdim };
+
+struct SamplerOptions {
+  int64_t n = 1;
+  int64_t steps = 50;
+  StepRule rule = StepRule::kAncestral;
+  TimeSpacing spacing = TimeSpacing::kUniform;
+  FinalRule final_rule = FinalRule::kArgmax;
+  double guidance = 0.0;  // w >= 0; needs a class-conditional model when > 0
+  at::Tensor classes;     // [n] int64 in [0, C): required for a conditional model, undefined for an unconditional one
+  uint64_t seed = 0;
+  int64_t batch_size = 64;
+  KnownTokens known;      // optional infilling / inpainting constraint
+  bool return_probs = false;
+};
+
+struct SampleResult {
+  at::Tensor tokens;                   // [n, N] int32, CPU
+  at::Tensor probs;                    // [n, N, K] float32, CPU, the final p (one-hot at known positions); if asked
+  int64_t evaluations_per_sample = 0;  // steps + 1
+  int64_t forward_calls = 0;           // batched Denoiser::logits calls: (steps + 1) x number of batches
+  int64_t forward_rows = 0;            // rows through the network: evaluations x n, doubled with guidance
+};
+
+// Throws E_RANGE / E_SHAPE / E_CONFIG / E_DTYPE for options that do not fit the denoiser.
+void validate_sampler_options(const Denoiser& denoiser, const SamplerOptions& options);
+
+// Splits the n samples into batches of batch_size; sample i's noise depends only on (seed, i), see sample_noise.h.
+// Checks ctx for cancellation before every network evaluation and reports {step, steps, batch, batches} per step.
+SampleResult sample(Denoiser& denoiser, const SamplerOptions& options, const TaskContext& ctx);
+
+}  // namespace lcmd

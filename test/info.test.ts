@@ -1,0 +1,116 @@
+// Runtime information: the libtorch version and origin, BLAS, devices and threads, checked against the install.
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { defaultThreadCount, native } from '../lib/binding';
+import { blasWarning, info, lcmdVersion } from '../lib/info';
+
+/** The version CMake's find_package(Torch) saw, read from the Torch_DIR the addon was built against. */
+function configuredTorchVersion(torchDir: string): string | undefined {
+  const file = path.join(torchDir, 'TorchConfigVersion.cmake');
+  if (!fs.existsSync(file)) return undefined;
+  return /set\(PACKAGE_VERSION "([^"]+)"\)/.exec(fs.readFileSync(file, 'utf8'))?.[1];
+}
+
+/** major.minor of Debian's python3-torch, the same build as the system libtorch; undefined without it. */
+function debianPythonTorchVersion(): string | undefined {
+  try {
+    const out = execFileSync('/usr/bin/python3', ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60000 });
+    return out.trim();
+  } catch {
+    return undefined;
+  }
+}
+
+const majorMinor = (v: string) => v.split('.').slice(0, 2).join('.');
+
+test('reports the libtorch version it was built against and where it came from', async () => {
+  const r = await info();
+  expect(r.torchVersion).toMatch(/^\d+\.\d+\.\d+/);
+  // The npm install build records how the locator found libtorch (developer builds via LCMD_ADDON may not).
+  if (!process.env.LCMD_ADDON || r.torchFoundVia !== '') {
+    expect(r.torchFoundVia).toMatch(/^(LIBTORCH|Torch_DIR|CMAKE_PREFIX_PATH|python torch \(.+\)|system install)$/);
+  }
+  expect(fs.existsSync(path.join(r.torchDir, 'TorchConfig.cmake'))).toBe(true);
+  const configured = configuredTorchVersion(r.torchDir);
+  expect(configured).toBeDefined();
+  expect(majorMinor(r.torchVersion)).toBe(majorMinor(configured!));
+});
+
+test('the system libtorch matches Debian python3-torch', async () => {
+  const r = await info();
+  const python = debianPythonTorchVersion();
+  if (r.torchFoundVia !== 'system install' || python === undefined) {
+    console.warn(`skipped: libtorch came from ${r.torchFoundVia}, Debian python torch: ${python ?? 'absent'}`);
+    return;
+  }
+  expect(majorMinor(r.torchVersion)).toBe(majorMinor(python));
+});
+
+test('lists the libtorch libraries really mapped into this process', async () => {
+  const r = await info();
+  expect(r.torchLibraries.some((lib) => /libtorch_cpu\.so|libtorch\.so/.test(lib))).toBe(true);
+  for (const lib of r.torchLibraries) expect(fs.existsSync(lib)).toBe(true);
+  const maps = fs.readFileSync('/proc/self/maps', 'utf8');
+  for (const lib of r.torchLibraries) expect(maps).toContain(lib);
+});
+
+test('names the BLAS in use and measures a GEMM rate', async () => {
+  const r = await info({ measureGemm: true });
+  expect(r.blasLibrary).not.toBe('');
+  expect(r.gemmGflops).toBeGreaterThan(0);
+  expect(r.blasIsReference).toBe(/\/blas\/libblas/.test(r.blasLibrary));
+});
+
+test('blasWarning flags the reference BLAS and slow GEMM, and stays quiet otherwise', () => {
+  expect(blasWarning({ blasIsReference: true, blasLibrary: '/usr/lib/x86_64-linux-gnu/blas/libblas.so.3' })).toMatch(/libopenblas0-pthread/);
+  expect(blasWarning({ blasIsReference: false, blasLibrary: 'libopenblas.so.0', gemmGflops: 5 })).toMatch(/5\.0 GFLOP\/s/);
+  expect(blasWarning({ blasIsReference: false, blasLibrary: 'libopenblas.so.0', gemmGflops: 150 })).toBeUndefined();
+});
+
+test('CUDA facts are consistent', async () => {
+  const r = await info();
+  if (!r.cudaAvailable) expect(r.devices).toEqual([]);
+  if (!r.cudaCompiled) expect(r.devices).toEqual([]);
+  for (const d of r.devices) expect(d.memoryGiB).toBeGreaterThan(0);
+});
+
+test('reports the thread count that was set (one per jest worker, from test/setup-env.js)', async () => {
+  const r = await info();
+  expect(process.env.LCMD_NUM_THREADS).toBe('1');
+  expect(r.threads).toBe(1);
+  expect(native().numThreads()).toBe(1);
+});
+
+test('setNumThreads validates its argument natively', () => {
+  expect(() => native().setNumThreads(0)).toThrow(expect.objectContaining({ code: 'E_RANGE' }));
+  native().setNumThreads(2);
+  expect(native().numThreads()).toBe(2);
+  native().setNumThreads(1);
+});
+
+test('default threads: LCMD_NUM_THREADS, else the cores split between the local ranks', () => {
+  const saved = { n: process.env.LCMD_NUM_THREADS, w: process.env.LOCAL_WORLD_SIZE };
+  try {
+    process.env.LCMD_NUM_THREADS = '3';
+    expect(defaultThreadCount()).toBe(3);
+    delete process.env.LCMD_NUM_THREADS;
+    delete process.env.LOCAL_WORLD_SIZE;
+    expect(defaultThreadCount()).toBe(os.availableParallelism());
+    process.env.LOCAL_WORLD_SIZE = '2';
+    expect(defaultThreadCount()).toBe(Math.max(1, Math.floor(os.availableParallelism() / 2)));
+    process.env.LOCAL_WORLD_SIZE = String(os.availableParallelism() * 4);
+    expect(defaultThreadCount()).toBe(1);
+  } finally {
+    for (const [key, value] of [['LCMD_NUM_THREADS', saved.n], ['LOCAL_WORLD_SIZE', saved.w]] as const) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  }
+});
+
+test('the lcmd version is the package version', () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+  expect(lcmdVersion()).toBe(pkg.version);
+});

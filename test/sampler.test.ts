@@ -1,0 +1,345 @@
+// The sampler against an exact oracle denoiser (a mixture over a few known grids) and against closed forms.
+import { native } from '../lib/binding';
+import { LcmdError } from '../lib/errors';
+import { createOracleDenoiser, OracleDenoiser } from '../lib/oracle';
+import { sample, sampleDetailed, SampleOptions, SampleProgress } from '../lib/sampler';
+import { boxMask, halfMask } from '../lib/sampler-masks';
+import { Tensor } from '../lib/tensor';
+import { chiSquarePValue, chiSquareStatistic, rng, schedule } from './sampler-stats';
+
+const K = 8;
+const D = 8;
+// Four 2x2 grids; grids 0 and 2 share their left column (positions 0 and 2).
+const GRIDS = [
+  [0, 1, 2, 3],
+  [4, 5, 6, 7],
+  [0, 5, 2, 7],
+  [3, 3, 1, 1],
+];
+const WEIGHTS = [0.1, 0.2, 0.3, 0.4];
+
+function table(seed: number, k = K, d = D): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: k * d }, () => r.normal());
+}
+
+function oracle(options: { weights?: number[]; classes?: number[]; classLeak?: number; grids?: number[][]; embeddings?: Float32Array } = {}): OracleDenoiser {
+  const grids = options.grids ?? GRIDS;
+  const g = Tensor.from(Int32Array.from(grids.flat()), [grids.length, 2, 2]);
+  const e = Tensor.from(options.embeddings ?? table(3), [K, D]);
+  const o = createOracleDenoiser({ grids: g, embeddings: e, weights: options.weights, classes: options.classes, classLeak: options.classLeak });
+  g.dispose();
+  e.dispose();
+  return o;
+}
+
+function rows(tokens: Tensor): number[][] {
+  const data = tokens.toTypedArray() as Int32Array;
+  const per = tokens.shape.slice(1).reduce((a, b) => a * b, 1);
+  return Array.from({ length: tokens.shape[0] }, (_, i) => Array.from(data.subarray(i * per, (i + 1) * per)));
+}
+
+function gridIndex(row: number[], grids = GRIDS): number {
+  return grids.findIndex((g) => g.every((x, i) => x === row[i]));
+}
+
+async function errorCode(promise: Promise<unknown> | (() => unknown)): Promise<string> {
+  try {
+    await (typeof promise === 'function' ? promise() : promise);
+  } catch (err) {
+    expect(err).toBeInstanceOf(LcmdError);
+    return (err as LcmdError).code;
+  }
+  return 'no error';
+}
+
+describe('sampler pieces against closed forms', () => {
+  const shift = 0.2;
+  const sch = schedule(shift);
+  const values = (seed: number, n: number) => {
+    const r = rng(seed);
+    return Float32Array.from({ length: n }, () => r.normal());
+  };
+
+  test('one ancestral step is mu_Q + sigma_Q * noise with the posterior of SPEC section 4', () => {
+    const [s, t] = [0.3, 0.45];
+    const z = values(1, 12);
+    const e = values(2, 12);
+    const noise = values(3, 12);
+    const out = native().samplerAncestralStep(
+      Tensor.from(z, [1, 3, 4]).handle, Tensor.from(e, [1, 3, 4]).handle, Tensor.from(noise, [1, 3, 4]).handle, s, t, shift,
+    ).toTypedArray() as Float32Array;
+    const [as, ss, at, st] = [sch.alpha(s), sch.sigma(s), sch.alpha(t), sch.sigma(t)];
+    const alphaTs = at / as;
+    const sigmaTs2 = st * st - alphaTs * alphaTs * ss * ss;
+    const mean = (i: number) => ((alphaTs * ss * ss) / (st * st)) * z[i] + ((as * sigmaTs2) / (st * st)) * e[i];
+    const std = Math.sqrt((sigmaTs2 * ss * ss) / (st * st));
+    expect(std).toBeGreaterThan(0.01);
+    out.forEach((v, i) => expect(v).toBeCloseTo(mean(i) + std * noise[i], 5));
+  });
+
+  test('one DDIM step is (sigma_s / sigma_t) z + (alpha_s - alpha_t sigma_s / sigma_t) e_hat', () => {
+    const [s, t] = [0.0, 0.1];
+    const z = values(4, 6);
+    const e = values(5, 6);
+    const out = native().samplerDdimStep(Tensor.from(z, [1, 2, 3]).handle, Tensor.from(e, [1, 2, 3]).handle, s, t, shift).toTypedArray() as Float32Array;
+    const [as, ss, at, st] = [sch.alpha(s), sch.sigma(s), sch.alpha(t), sch.sigma(t)];
+    out.forEach((v, i) => expect(v).toBeCloseTo((ss / st) * z[i] + (as - (at * ss) / st) * e[i], 5));
+  });
+
+  test('time grids: uniform is j / T; logsnr has equal log-SNR steps and the same ends', () => {
+    expect(native().samplerTimeGrid(4, 'uniform', shift)).toEqual([0, 0.25, 0.5, 0.75, 1]);
+    const grid = native().samplerTimeGrid(5, 'logsnr', shift);
+    expect(grid[0]).toBe(0);
+    expect(grid[5]).toBe(1);
+    const lambdas = grid.map(sch.logsnr);
+    const step = (lambdas[5] - lambdas[0]) / 5;
+    lambdas.forEach((l, j) => expect(l).toBeCloseTo(lambdas[0] + j * step, 6));
+  });
+
+  test('sample noise: a sample\'s rows do not depend on the batch; streams differ; normals have unit moments', () => {
+    const all = native().sampleNoise(42, 0, 8, 2, 7, [3, 5], false).toTypedArray() as Float32Array;
+    const part = native().sampleNoise(42, 3, 2, 2, 7, [3, 5], false).toTypedArray() as Float32Array;
+    expect(part).toEqual(all.subarray(3 * 15, 5 * 15));
+    const otherStep = native().sampleNoise(42, 0, 8, 2, 6, [3, 5], false).toTypedArray() as Float32Array;
+    const otherKind = native().sampleNoise(42, 0, 8, 1, 7, [3, 5], false).toTypedArray() as Float32Array;
+    const otherSeed = native().sampleNoise(43, 0, 8, 2, 7, [3, 5], false).toTypedArray() as Float32Array;
+    for (const other of [otherStep, otherKind, otherSeed]) expect(other).not.toEqual(all);
+    const big = native().sampleNoise(1, 0, 100, 0, 0, [1000], false).toTypedArray() as Float32Array;
+    const mean = big.reduce((a, b) => a + b, 0) / big.length;
+    const variance = big.reduce((a, b) => a + (b - mean) ** 2, 0) / big.length;
+    expect(Math.abs(mean)).toBeLessThan(4 / Math.sqrt(big.length));
+    expect(Math.abs(variance - 1)).toBeLessThan(4 * Math.sqrt(2 / big.length));
+    const uniforms = native().sampleNoise(1, 0, 10, 3, 0, [1000], true).toTypedArray() as Float32Array;
+    expect(uniforms.every((u) => u > 0 && u < 1)).toBe(true);
+  });
+});
+
+describe('sampling from the oracle', () => {
+  test('ancestral sampling reproduces the data distribution (chi-square at a fixed seed)', async () => {
+    const o = oracle({ weights: WEIGHTS });
+    const result = await sampleDetailed(o, { n: 400, steps: 100, seed: 1, batchSize: 200 });
+    expect(result.tokens.shape).toEqual([400, 2, 2]);
+    expect(result.tokens.dtype).toBe('int32');
+    const counts = [0, 0, 0, 0];
+    for (const row of rows(result.tokens)) {
+      const m = gridIndex(row);
+      expect(m).toBeGreaterThanOrEqual(0);
+      counts[m]++;
+    }
+    const p = chiSquarePValue(chiSquareStatistic(counts, WEIGHTS), 3);
+    expect(p).toBeGreaterThan(0.01);
+    // network evaluations: steps + 1 per sample, one forward per batch each
+    expect(result.evaluationsPerSample).toBe(101);
+    expect(result.forwardCalls).toBe(101 * 2);
+    expect(result.forwardRows).toBe(101 * 400);
+    o.dispose();
+  });
+
+  test('DDIM is deterministic, seeds matter, and every sample is a dataset grid', async () => {
+    const o = oracle({ weights: WEIGHTS });
+    const options: SampleOptions = { n: 64, steps: 20, sampler: 'ddim', seed: 5 };
+    const a = rows(await sample(o, options));
+    const b = rows(await sample(o, options));
+    const c = rows(await sample(o, { ...options, seed: 6 }));
+    expect(a).toEqual(b);
+    expect(c).not.toEqual(a);
+    for (const row of [...a, ...c]) expect(gridIndex(row)).toBeGreaterThanOrEqual(0);
+    o.dispose();
+  });
+
+  test('final = sample draws tokens from p (independent draws per token); argmax takes the mode', async () => {
+    // Tokens 0 and 1 share an embedding, so p(x_i = 0 | z) = 0.3 at every z and every position.
+    const e = table(9);
+    e.set(e.subarray(0, D), D);
+    const grids = [[0, 0, 0, 0], [1, 1, 1, 1]];
+    const o = oracle({ grids, weights: [0.3, 0.7], embeddings: e });
+    const drawn = rows(await sample(o, { n: 250, steps: 4, final: 'sample', seed: 2, batchSize: 250 })).flat();
+    const zeros = drawn.filter((x) => x === 0).length;
+    expect(drawn.every((x) => x === 0 || x === 1)).toBe(true);
+    expect(chiSquarePValue(chiSquareStatistic([zeros, drawn.length - zeros], [0.3, 0.7]), 1)).toBeGreaterThan(0.01);
+    const argmax = rows(await sample(o, { n: 20, steps: 4, seed: 2 })).flat();
+    expect(argmax.every((x) => x === 1)).toBe(true);
+    o.dispose();
+  });
+
+  test('guidance: w = 0 is exactly unguided with one B-row forward; w > 0 batches 2B rows and raises the class share', async () => {
+    const classes = [0, 1, 0, 1];
+    const o = oracle({ classes, classLeak: 0.5 });
+    const base: SampleOptions = { n: 300, steps: 30, seed: 3, classes: 0, returnProbs: true, batchSize: 300 };
+    const unguided = await sampleDetailed(o, base);
+    const zero = await sampleDetailed(o, { ...base, guidance: 0 });
+    expect(rows(zero.tokens)).toEqual(rows(unguided.tokens));
+    expect(zero.probs!.toTypedArray()).toEqual(unguided.probs!.toTypedArray());
+    expect(zero.forwardRows).toBe(31 * 300);
+    const guided = await sampleDetailed(o, { ...base, guidance: 3 });
+    expect(guided.forwardRows).toBe(2 * 31 * 300);
+    expect(guided.forwardCalls).toBe(31);
+    const share = (tokens: Tensor) => rows(tokens).filter((r) => classes[gridIndex(r)] === 0).length / 300;
+    // without guidance, class 0 holds 1 / (1 + leak) = 2/3 of the conditional mixture
+    expect(Math.abs(share(zero.tokens) - 2 / 3)).toBeLessThan(0.1);
+    expect(share(guided.tokens)).toBeGreaterThan(share(zero.tokens) + 0.15);
+    o.dispose();
+  });
+
+  test('infilling keeps every known token and completes only to consistent grids', async () => {
+    const o = oracle({ weights: WEIGHTS });
+    const known = { tokens: Tensor.from(Int32Array.from(GRIDS[0]), [2, 2]), mask: halfMask(2, 2, 'left') };
+    const out = rows(await sample(o, { n: 100, steps: 50, seed: 4, known }));
+    const seen = new Set<number>();
+    for (const row of out) {
+      expect([row[0], row[2]]).toEqual([GRIDS[0][0], GRIDS[0][2]]);
+      const m = gridIndex(row);
+      expect([0, 2]).toContain(m);
+      seen.add(m);
+    }
+    expect(seen.size).toBe(2);
+    // per-sample known tokens [n, H, W]: sample i keeps grid (i % 4)'s top-left token
+    const n = 8;
+    const perSample = {
+      tokens: Tensor.from(Int32Array.from(Array.from({ length: n }, (_, i) => GRIDS[i % 4]).flat()), [n, 2, 2]),
+      mask: Tensor.from(Uint8Array.from(Array.from({ length: n }, () => [1, 0, 0, 0]).flat()), [n, 2, 2], 'uint8'),
+    };
+    const each = rows(await sample(o, { n, steps: 50, seed: 4, known: perSample }));
+    each.forEach((row, i) => {
+      expect(row[0]).toBe(GRIDS[i % 4][0]);
+      expect(GRIDS[gridIndex(row)][0]).toBe(GRIDS[i % 4][0]);
+    });
+    o.dispose();
+  });
+
+  test('the same seed gives the same samples whatever the batch size', async () => {
+    const o = oracle({ classes: [0, 1, 0, 1], classLeak: 0.3 });
+    const known = { tokens: Tensor.from(Int32Array.from([0, 0, 0, 0]), [2, 2]), mask: boxMask(2, 2, 0, 0, 1, 1) };
+    const options: SampleOptions = { n: 7, steps: 12, seed: 9, classes: [0, 1, 1, 0, 0, 1, 0], guidance: 1.5, known, final: 'sample', returnProbs: true };
+    const results = await Promise.all([1, 3, 7].map((batchSize) => sampleDetailed(o, { ...options, batchSize })));
+    const [one, three, all] = results;
+    expect(rows(one.tokens)).toEqual(rows(all.tokens));
+    expect(rows(three.tokens)).toEqual(rows(all.tokens));
+    expect(one.probs!.toTypedArray()).toEqual(all.probs!.toTypedArray());
+    expect(one.forwardCalls).toBe(13 * 7);
+    expect(three.forwardCalls).toBe(13 * 3);
+    // a run's first samples are the first samples of a longer run
+    const longer = await sample(o, { ...options, n: 9, classes: [0, 1, 1, 0, 0, 1, 0, 1, 1], returnProbs: false });
+    expect(rows(longer).slice(0, 7)).toEqual(rows(all.tokens));
+    o.dispose();
+  });
+
+  test('returnProbs gives [n, N, K] distributions whose argmax is the output', async () => {
+    const o = oracle({ weights: WEIGHTS });
+    const r = await sample(o, { n: 5, steps: 10, seed: 8, returnProbs: true });
+    expect(r.probs!.shape).toEqual([5, 4, K]);
+    const p = r.probs!.toTypedArray() as Float32Array;
+    const tokens = r.tokens.toTypedArray() as Int32Array;
+    for (let row = 0; row < 20; row++) {
+      const dist = Array.from(p.subarray(row * K, (row + 1) * K));
+      expect(dist.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+      expect(dist.indexOf(Math.max(...dist))).toBe(tokens[row]);
+    }
+    o.dispose();
+  });
+
+  test('progress is reported per step and batch', async () => {
+    const o = oracle();
+    const events: SampleProgress[] = [];
+    await sample(o, { n: 5, steps: 6, batchSize: 2, onProgress: (e) => events.push({ ...e }) });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(events.length).toBe(6 * 3);
+    expect(events[0]).toEqual({ stage: 'sample', step: 1, steps: 6, batch: 1, batches: 3 });
+    expect(events[events.length - 1]).toEqual({ stage: 'sample', step: 6, steps: 6, batch: 3, batches: 3 });
+    o.dispose();
+  });
+
+  test('abort rejects promptly with E_ABORTED, keeps the event loop free, and a later call works', async () => {
+    const e = table(5, K, 64);
+    const g = Tensor.from(Int32Array.from(Array.from({ length: 16 * 64 }, (_, i) => (i * 7) % K)), [16, 8, 8]);
+    const o = createOracleDenoiser({ grids: g, embeddings: Tensor.from(e, [K, 64]) });
+    const controller = new AbortController();
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 10);
+    const running = sample(o, { n: 64, steps: 1_000_000, signal: controller.signal });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const abortedAt = Date.now();
+    controller.abort();
+    await expect(running).rejects.toMatchObject({ code: 'E_ABORTED', name: 'AbortError' });
+    clearInterval(timer);
+    expect(Date.now() - abortedAt).toBeLessThan(1000);
+    expect(ticks).toBeGreaterThan(5);
+    const after = await sample(o, { n: 2, steps: 3 });
+    expect(after.shape).toEqual([2, 8, 8]);
+    // an already aborted signal rejects before any work
+    await expect(sample(o, { n: 1, signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'E_ABORTED' });
+    o.dispose();
+  });
+
+  test('bad options give precise LcmdError codes', async () => {
+    const plain = oracle();
+    const conditional = oracle({ classes: [0, 1, 0, 1] });
+    const goodKnown = { tokens: Tensor.from(Int32Array.from([0, 1, 2, 3]), [2, 2]), mask: halfMask(2, 2, 'top') };
+    const cases: [OracleDenoiser, unknown, string][] = [
+      [plain, { n: 0 }, 'E_RANGE'],
+      [plain, { n: 2.5 }, 'E_RANGE'],
+      [plain, { steps: 0 }, 'E_RANGE'],
+      [plain, { steps: 2_000_000 }, 'E_RANGE'],
+      [plain, { sampler: 'euler' }, 'E_CONFIG'],
+      [plain, { timeGrid: 'cosine' }, 'E_CONFIG'],
+      [plain, { final: 'max' }, 'E_CONFIG'],
+      [plain, { guidance: -1 }, 'E_RANGE'],
+      [plain, { guidance: Number.NaN }, 'E_RANGE'],
+      [plain, { guidance: 2 }, 'E_CONFIG'],
+      [plain, { classes: 0 }, 'E_CONFIG'],
+      [plain, { seed: -1 }, 'E_RANGE'],
+      [plain, { seed: 1.5 }, 'E_RANGE'],
+      [plain, { batchSize: 0 }, 'E_RANGE'],
+      [plain, { useEma: 'yes' }, 'E_TYPE'],
+      [plain, { returnProbs: 1 }, 'E_TYPE'],
+      [plain, { stepz: 10 }, 'E_CONFIG'],
+      [plain, { onProgress: 3 }, 'E_TYPE'],
+      [plain, { signal: {} }, 'E_TYPE'],
+      [conditional, {}, 'E_CONFIG'],
+      [conditional, { classes: 2 }, 'E_RANGE'],
+      [conditional, { classes: 5 }, 'E_RANGE'],
+      [conditional, { classes: -1 }, 'E_RANGE'],
+      [conditional, { n: 3, classes: [0, 1] }, 'E_SHAPE'],
+      [conditional, { classes: '0' }, 'E_TYPE'],
+      [plain, { known: { tokens: Tensor.from(new Float32Array(4), [2, 2]), mask: goodKnown.mask } }, 'E_DTYPE'],
+      [plain, { known: { tokens: goodKnown.tokens, mask: Tensor.from(new Int32Array(4), [2, 2]) } }, 'E_DTYPE'],
+      [plain, { known: { tokens: Tensor.from(new Int32Array(6), [2, 3]), mask: Tensor.from(new Uint8Array(6), [2, 3], 'bool') } }, 'E_SHAPE'],
+      [plain, { n: 2, known: { tokens: Tensor.from(new Int32Array(12), [3, 2, 2]), mask: Tensor.from(new Uint8Array(12), [3, 2, 2]) } }, 'E_SHAPE'],
+      [plain, { known: { tokens: Tensor.from(Int32Array.from([8, 0, 0, 0]), [2, 2]), mask: goodKnown.mask } }, 'E_RANGE'],
+      [plain, { known: { tokens: goodKnown.tokens, mask: Tensor.from(Uint8Array.from([2, 0, 0, 0]), [2, 2], 'uint8') } }, 'E_RANGE'],
+      [plain, { known: { tokens: goodKnown.tokens } }, 'E_TYPE'],
+    ];
+    for (const [model, options, code] of cases) {
+      const got = await errorCode(() => sample(model, options as SampleOptions));
+      if (got !== code) throw new Error(`options ${JSON.stringify(options)}: expected ${code}, got ${got}`);
+    }
+    // unknown tokens may hold anything where the mask is off
+    const ignored = { tokens: Tensor.from(Int32Array.from([0, 99, 2, -5]), [2, 2]), mask: halfMask(2, 2, 'left') };
+    expect((await sample(plain, { known: ignored })).shape).toEqual([1, 2, 2]);
+    expect(await errorCode(() => sample({} as OracleDenoiser))).toBe('E_TYPE');
+    expect(await errorCode(() => boxMask(2, 2, 1, 1, 2, 1))).toBe('E_RANGE');
+    const disposed = oracle();
+    disposed.dispose();
+    expect(await errorCode(() => sample(disposed))).toBe('E_DISPOSED');
+    plain.dispose();
+    conditional.dispose();
+  });
+
+  test('native code re-checks what TypeScript validates (no crash on direct calls)', async () => {
+    const conditional = oracle({ classes: [0, 1, 0, 1] });
+    const base = { n: 2, steps: 2, sampler: 'ancestral', timeGrid: 'uniform', final: 'argmax', guidance: 0, seed: 0, batchSize: 2, useEma: true, returnProbs: false, gridHeight: 2, gridWidth: 2 } as const;
+    const classes = (values: number[]) => Tensor.from(Int32Array.from(values), [values.length]).handle;
+    const direct = (options: object) => native().sample(conditional.handle, { ...base, ...options } as never);
+    expect(await errorCode(direct({ classes: classes([0, 2]) }))).toBe('E_RANGE');
+    expect(await errorCode(direct({ classes: classes([0]) }))).toBe('E_SHAPE');
+    expect(await errorCode(direct({}))).toBe('E_CONFIG');
+    expect(await errorCode(() => direct({ n: 0, classes: classes([0]) }))).toBe('E_RANGE');
+    expect(await errorCode(() => direct({ classes: classes([0, 1]), gridHeight: 3 }))).toBe('E_SHAPE');
+    expect(await errorCode(() => direct({ classes: classes([0, 1]), sampler: 'heun' }))).toBe('E_CONFIG');
+    const badKnown = { knownTokens: Tensor.from(Int32Array.from([0, 0, 0, 9]), [2, 2]).handle, knownMask: Tensor.from(Uint8Array.from([1, 1, 1, 1]), [2, 2], 'bool').handle };
+    expect(await errorCode(direct({ classes: classes([0, 1]), ...badKnown }))).toBe('E_RANGE');
+    expect(await errorCode(() => native().sample({}, base))).toBe('E_TYPE');
+    conditional.dispose();
+  });
+});
