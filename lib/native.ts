@@ -51,6 +51,7 @@ export interface NativeSampleOptions {
   batchSize: number;
   useEma: boolean;
   returnProbs: boolean;
+  infillResample: number;
   /** The model's grid: tokens come back as [n, gridHeight, gridWidth]; known tokens may be [gridHeight, gridWidth]. */
   gridHeight: number;
   gridWidth: number;

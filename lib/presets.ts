@@ -17,12 +17,12 @@ const PAPER_TRAIN: Partial<TrainConfig> = { lambdaCm: 1, lambdaDiff: 0.005, teac
 export const PRESETS: Record<string, Preset> = {
   small: {
     description: 'tests and the demo: 8x8 grids of K = 256 tokens, 10 classes, under 5M parameters, a configuration measured to generate',
-    model: { vocabSize: 256, height: 8, width: 8, numClasses: 10, embedDim: 64, layers: 6, heads: 4, hidden: 256, condDim: 256 },
+    model: { vocabSize: 256, height: 8, width: 8, numClasses: 10, embedDim: 64, layers: 4, heads: 4, hidden: 256, condDim: 256 },
     train: { lambdaCm: 1, lambdaDiff: 0.1, teacher: 'ema', teacherDecay: 0.999, emaDecay: 0.999, lr: 1e-3, warmupSteps: 100 },
   },
   'paper-small': {
     description: 'the small model with the paper training configuration (lambda_CM = 1, lambda_diff = 0.005)',
-    model: { vocabSize: 256, height: 8, width: 8, numClasses: 10, embedDim: 64, layers: 6, heads: 4, hidden: 256, condDim: 256 },
+    model: { vocabSize: 256, height: 8, width: 8, numClasses: 10, embedDim: 64, layers: 4, heads: 4, hidden: 256, condDim: 256 },
     train: { ...PAPER_TRAIN, lr: 1e-3, warmupSteps: 100 },
   },
   'paper-uncond': {

@@ -61,6 +61,12 @@ export interface SampleOptions {
   batchSize?: number;
   /** Known tokens kept fixed (infilling / inpainting); see {@link boxMask} and {@link halfMask}. */
   known?: KnownTokens;
+  /**
+   * Infilling only: R tries per step (default 1, the plain replacement method). Between tries z goes back from
+   * t_{j-1} to t_j by the forward process (RePaint), so the unknown part can come to agree with the known tokens.
+   * Costs R network evaluations per step.
+   */
+  infillResample?: number;
   /** 'argmax' (default): x_i = argmax_k p(x_i = k | z_0; 0). 'sample': a draw from that p. */
   final?: 'argmax' | 'sample';
   /** Sample with the EMA weights (default true). Ignored by models without EMA, such as the oracle. */
@@ -77,16 +83,16 @@ export interface SampleResult {
   tokens: Tensor;
   /** float32 [n, N, K] when `returnProbs`; one-hot rows at known positions. */
   probs?: Tensor;
-  /** Network evaluations per sample: steps + 1. */
+  /** Network evaluations per sample: steps x infillResample + 1 (steps + 1 without resampling). */
   evaluationsPerSample: number;
-  /** Batched forward calls: (steps + 1) x batches. */
+  /** Batched forward calls: evaluationsPerSample x batches. */
   forwardCalls: number;
-  /** Rows through the network: (steps + 1) x n, doubled with guidance. */
+  /** Rows through the network: evaluationsPerSample x n, doubled with guidance. */
   forwardRows: number;
 }
 
 const OPTION_KEYS = new Set<string>([
-  'n', 'steps', 'sampler', 'timeGrid', 'guidance', 'classes', 'seed', 'batchSize', 'known', 'final', 'useEma', 'returnProbs',
+  'n', 'steps', 'sampler', 'timeGrid', 'guidance', 'classes', 'seed', 'batchSize', 'known', 'infillResample', 'final', 'useEma', 'returnProbs',
   'signal', 'onProgress',
 ]);
 const MAX_STEPS = 1_000_000;
@@ -196,7 +202,10 @@ function validateKnown(known: unknown, n: number, model: SamplingGrid): KnownTok
  * skipped and the result is bit-identical to unguided sampling.
  *
  * Infilling: positions where `known.mask` is set are replaced, before every prediction, by a fresh draw
- * alpha_t e_x + sigma_t eps of the known token, and the output keeps those tokens exactly.
+ * alpha_t e_x + sigma_t eps of the known token, and the output keeps those tokens exactly. This replacement method
+ * can let the unknown part commit to content that disagrees with the known part (with the oracle, a few percent of
+ * half-grid completions); `infillResample` R > 1 repeats each step R times and reduces that (then a run makes
+ * steps x R + 1 evaluations per sample).
  *
  * Reproducibility guarantee: every random number sample i uses (z_1, each step's ancestral noise, each infill draw,
  * the final draws) is a pure function of (seed, i, its use), from counter-based streams. So the same seed gives the
@@ -229,6 +238,8 @@ export async function sampleDetailed(model: SampleableModel, options: SampleOpti
   check(guidance === 0 || m.numClasses > 0, 'E_CONFIG', 'guidance needs a class-conditional model; this model is unconditional');
   const classes = validateClasses(options.classes, n, m.numClasses);
   const known = validateKnown(options.known, n, m);
+  check(options.infillResample === undefined || options.infillResample === 1 || known !== undefined, 'E_CONFIG',
+    'infillResample > 1 needs known tokens (it only applies to infilling)');
   check(options.signal === undefined || options.signal instanceof AbortSignal, 'E_TYPE', () => `expected signal to be an AbortSignal, got ${describe(options.signal)}`);
   check(options.onProgress === undefined || typeof options.onProgress === 'function', 'E_TYPE',
     () => `expected onProgress to be a function, got ${describe(options.onProgress)}`);
@@ -243,6 +254,7 @@ export async function sampleDetailed(model: SampleableModel, options: SampleOpti
     batchSize: integerOption(options.batchSize, 'batchSize', 64, 1, Number.MAX_SAFE_INTEGER),
     useEma: booleanOption(options.useEma, 'useEma', true),
     returnProbs: booleanOption(options.returnProbs, 'returnProbs', false),
+    infillResample: integerOption(options.infillResample, 'infillResample', 1, 1, 1000),
     gridHeight: m.height,
     gridWidth: m.width,
   };

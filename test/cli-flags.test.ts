@@ -24,9 +24,14 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 type Case = [string, () => string[], RegExp];
 
 /** Arguments that, with one flag changed, make a valid train command. */
-const train = (...extra: string[]) => () => ['train', ...TINY_MODEL, '--data', data.tokens, '--labels', data.labels, '--out', path.join(dir, `t-${Math.random()}`), '--steps', '1', '--batch-size', '4', ...extra];
-const sample = (...extra: string[]) => () => ['sample', '--checkpoint', checkpoint, '--out', path.join(dir, 's.npy'), ...extra];
-const evaluate = (...extra: string[]) => () => ['eval', '--checkpoint', checkpoint, '--data', data.tokens, ...extra];
+/** Extra arguments may be functions, evaluated when the case runs (after the fixture exists). */
+type Arg = string | (() => string);
+const resolve = (extra: Arg[]) => extra.map((a) => (typeof a === 'function' ? a() : a));
+let counter = 0;
+const train = (...extra: Arg[]) => () => ['train', ...TINY_MODEL, '--data', data.tokens, '--labels', data.labels, '--out', path.join(dir, `t-${counter++}`), '--steps', '1', '--batch-size', '4', ...resolve(extra)];
+const sample = (...extra: Arg[]) => () => ['sample', '--checkpoint', checkpoint, '--out', path.join(dir, 's.npy'), ...resolve(extra)];
+const evaluate = (...extra: Arg[]) => () => ['eval', '--checkpoint', checkpoint, '--data', data.tokens, ...resolve(extra)];
+const inDir = (name: string) => () => path.join(dir, name);
 
 const bad = (flag: string, value: string, expected: string): RegExp => new RegExp(`option '${flag}[^']*' argument '${value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}' is invalid\\. ${expected}`);
 
@@ -36,7 +41,7 @@ const CASES: Case[] = [
   ['train --config', train('--config', 'missing.json'), bad('--config', 'missing.json', 'file "missing.json" does not exist')],
   ['train --ablation', train('--ablation', 'no-such'), bad('--ablation', 'no-such', 'expected one of csdm, ')],
   ['train --data', train('--data', 'missing.npy'), bad('--data', 'missing.npy', 'file "missing.npy" does not exist')],
-  ['train --labels', train('--labels', path.join('no', 'labels.npy')), /option '--labels <labels.npy>' argument .* is invalid\. file .* does not exist/],
+  ['train --labels', train('--labels', 'no/labels.npy'), /option '--labels <labels.npy>' argument .* is invalid\. file .* does not exist/],
   ['train --num-classes', train('--num-classes', '0'), bad('--num-classes', '0', 'expected an integer >= 1')],
   ['train --out', () => train()().concat('--out', aFile), /option '--out <dir>' argument .* is invalid\. .* is a file; expected a folder/],
   ['train --steps', train('--steps', '0'), bad('--steps', '0', 'expected an integer >= 1')],
@@ -117,13 +122,13 @@ const CASES: Case[] = [
   ['sample --batch-size', sample('--batch-size', '0'), bad('--batch-size', '0', 'expected an integer >= 1')],
   ['sample --device', sample('--device', 'tpu'), bad('--device', 'tpu', 'expected cpu, cuda or cuda:N')],
   ['sample --out', () => ['sample', '--checkpoint', checkpoint, '--out', dir], /option '--out <tokens.npy>' argument .* is invalid\. .* is a folder; expected a file path/],
-  ['sample --labels-out', sample('--labels-out', dir), /option '--labels-out <labels.npy>' argument .* is invalid\. .* is a folder/],
+  ['sample --labels-out', sample('--labels-out', () => dir), /option '--labels-out <labels.npy>' argument .* is invalid\. .* is a folder/],
   ['sample --tokenizer', sample('--tokenizer', 'missing-tok.safetensors'), bad('--tokenizer', 'missing-tok.safetensors', 'file "missing-tok.safetensors" does not exist')],
-  ['sample --grid', sample('--grid', dir), /option '--grid <file.png>' argument .* is invalid\. .* is a folder/],
-  ['sample --folder', sample('--folder', aFile), /option '--folder <dir>' argument .* is invalid\. .* is a file; expected a folder/],
+  ['sample --grid', sample('--grid', () => dir), /option '--grid <file.png>' argument .* is invalid\. .* is a folder/],
+  ['sample --folder', sample('--folder', () => aFile), /option '--folder <dir>' argument .* is invalid\. .* is a file; expected a folder/],
   ['sample without outputs', () => ['sample', '--checkpoint', checkpoint], /E_USAGE.*nothing to write/],
-  ['sample --grid without --tokenizer', sample('--grid', path.join(dir, 'g.png')), /E_USAGE.*--grid and --folder .* need --tokenizer/],
-  ['sample --tokenizer that is not one', sample('--tokenizer', data.tokens, '--grid', path.join(dir, 'g.png')), /lcmd: error \[E_/],
+  ['sample --grid without --tokenizer', sample('--grid', inDir('g.png')), /E_USAGE.*--grid and --folder .* need --tokenizer/],
+  ['sample --tokenizer that is not one', sample('--tokenizer', () => data.tokens, '--grid', inDir('g.png')), /lcmd: error \[E_/],
 
   // lcmd eval
   ['eval --checkpoint', () => ['eval', '--checkpoint', 'nope.safetensors', '--data', data.tokens], bad('--checkpoint', 'nope.safetensors', 'file "nope.safetensors" does not exist')],
@@ -137,7 +142,7 @@ const CASES: Case[] = [
   ['eval --seed', evaluate('--seed', 'x'), bad('--seed', 'x', 'expected an integer >= 0')],
   ['eval --device', evaluate('--device', 'cuda:'), bad('--device', 'cuda:', 'expected cpu, cuda or cuda:N')],
   ['eval without --data', () => ['eval', '--checkpoint', checkpoint], /required option '--data <tokens.npy>' not specified/],
-  ['eval --samples of the wrong shape', evaluate('--samples', data.labels), /E_SHAPE.*--samples .*expected token grids \[n, 2, 2\]/],
+  ['eval --samples of the wrong shape', evaluate('--samples', () => data.labels), /E_SHAPE.*--samples .*expected token grids \[n, 2, 2\]/],
 
   // lcmd demo
   ['demo --steps', () => ['demo', '--steps', '0'], bad('--steps', '0', 'expected an integer >= 1')],
@@ -169,4 +174,58 @@ test.each(CASES)('%s is rejected with a clear message', (name, _args, message) =
   expect(r.status).not.toBeNull(); // exited, not killed
   expect(r.stderr).toMatch(message);
   expect(r.stderr).not.toMatch(/\n\s+at .*\(/); // no stack trace
+});
+
+describe('the parsers and the progress line, in process', () => {
+  // imported here so the table above stays about the CLI
+  const { integerIn, numberIn, classList, device } = require('../lib/cli-options') as typeof import('../lib/cli-options');
+  const { ProgressLine, formatDuration, renderProgress } = require('../lib/progress') as typeof import('../lib/progress');
+
+  test('number parsers accept exactly their ranges', () => {
+    expect(integerIn(1, 3)('3')).toBe(3);
+    expect(() => integerIn(1, 3)('4')).toThrow('expected an integer in [1, 3], got "4".');
+    expect(() => integerIn(0)('1e3')).toThrow(/expected an integer >= 0/);
+    expect(numberIn({ min: 0, max: 1, maxInclusive: false })('0')).toBe(0);
+    expect(numberIn({ min: 0, max: 1, maxInclusive: false })('.5')).toBe(0.5);
+    expect(numberIn({ min: 0, minInclusive: false })('2e-4')).toBe(2e-4);
+    expect(() => numberIn({ min: 0, minInclusive: false })('0')).toThrow('expected a number > 0, got "0".');
+    expect(() => numberIn()('Infinity')).toThrow('expected a number, got "Infinity".');
+    expect(classList('all')).toBe('all');
+    expect(classList(' 3, 1 ,2')).toEqual([3, 1, 2]);
+    expect(device('cuda:1')).toBe('cuda:1');
+  });
+
+  test('the ETA reads h:mm:ss or m:ss', () => {
+    expect(formatDuration(5)).toBe('0:05');
+    expect(formatDuration(65)).toBe('1:05');
+    expect(formatDuration(3600 + 2 * 60 + 3)).toBe('1:02:03');
+    expect(formatDuration(undefined)).toBe('--:--');
+    expect(formatDuration(Infinity)).toBe('--:--');
+    expect(renderProgress({ step: 5, total: 20, values: { loss: 1.23456 }, rate: 12.34, etaSeconds: 75 }, { barWidth: 4 })).toBe('5/20  [#...]  25%  loss 1.235  12.3 img/s  ETA 1:15');
+  });
+
+  test('without a terminal the progress line writes a plain line every N steps and at the end', () => {
+    const lines: string[] = [];
+    const stream = { write: (s: string) => (lines.push(s), true), isTTY: false } as unknown as NodeJS.WritableStream;
+    const p = new ProgressLine({ stream, plainEvery: 3, label: 'train' });
+    for (let step = 1; step <= 7; step++) p.update({ step, total: 7 });
+    p.log('a message');
+    p.finish();
+    expect(lines.map((l) => l.split('  ')[1] ?? l)).toEqual(['3/7', '6/7', '7/7', 'a message\n']);
+    expect(lines.every((l) => !l.includes('\r') && !l.includes('\x1b'))).toBe(true);
+  });
+
+  test('on a terminal it redraws one line in place and prints messages above it', () => {
+    let text = '';
+    const stream = { write: (s: string) => ((text += s), true), isTTY: true, columns: 200 } as unknown as NodeJS.WritableStream;
+    const p = new ProgressLine({ stream, minIntervalMs: 0 });
+    p.update({ step: 1, total: 2 });
+    p.log('hello');
+    p.update({ step: 2, total: 2 });
+    p.finish();
+    expect(text.split('\n').length).toBe(3); // the message line, the final progress line, and the end
+    expect(text).toContain('\r\x1b[Khello\n');
+    expect(text.endsWith('\n')).toBe(true);
+    expect(text).toMatch(/\r2\/2 .*100%.*\x1b\[K/);
+  });
 });

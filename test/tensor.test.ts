@@ -53,6 +53,11 @@ function exponentOf(a: number): number {
   return biased - 1023;
 }
 
+/** The TypedArray's class name; instanceof fails for arrays made by the addon, which live in Node's main realm. */
+function kind(value: unknown): string {
+  return Object.prototype.toString.call(value).slice(8, -1);
+}
+
 function expectCode(fn: () => unknown, code: string, pattern?: RegExp): void {
   let caught: unknown;
   try {
@@ -127,7 +132,7 @@ describe('round trip of every dtype', () => {
     expect(t.dtype).toBe(dtype);
     expect(t.shape).toEqual([2, 3]);
     const back = t.toTypedArray();
-    expect(back.constructor).toBe(values.constructor);
+    expect(kind(back)).toBe(kind(values));
     expect(Array.from(back as Int32Array)).toEqual(Array.from(values));
   });
 
@@ -135,7 +140,7 @@ describe('round trip of every dtype', () => {
     using t = Tensor.from(Uint8Array.from([0, 1, 2, 255, 0]), [5], 'bool');
     expect(t.dtype).toBe('bool');
     const back = t.toTypedArray();
-    expect(back).toBeInstanceOf(Uint8Array);
+    expect(kind(back)).toBe('Uint8Array');
     expect(Array.from(back as Uint8Array)).toEqual([0, 1, 1, 1, 0]);
   });
 
@@ -151,7 +156,7 @@ describe('round trip of every dtype', () => {
     using t = Tensor.from(values, [values.length], dtype);
     expect(t.dtype).toBe(dtype);
     const back = t.toTypedArray();
-    expect(back).toBeInstanceOf(Float32Array);
+    expect(kind(back)).toBe('Float32Array');
     const expected = Float32Array.from(values, (v) => round(v));
     expectSameFloats(back as Float32Array, expected);
   });

@@ -54,9 +54,9 @@ Napi::Object terms_to_js(Napi::Env env, const LossTerms& terms) {
 }
 
 LcmdModel as_double(const LcmdModel& model) {
-  auto copy = std::dynamic_pointer_cast<LcmdModelImpl>(model->clone());
+  auto copy = copy_model(*model);
   copy->to(at::kDouble);
-  return LcmdModel(copy);
+  return copy;
 }
 
 // objectiveTerms(student, teacher, trainConfigJson, tokens, classes | null, noise, lambdaCm, lambdaDiff, train?: bool)

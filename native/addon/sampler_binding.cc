@@ -72,6 +72,7 @@ SamplerOptions parse_options(Napi::Env env, const Napi::Object& o) {
   options.seed = static_cast<uint64_t>(integer_option(o, "seed", 0, 0, 9007199254740991.0));
   options.batch_size = integer_option(o, "batchSize", 64, 1, 9.0e15);
   options.return_probs = bool_option(o, "returnProbs", false);
+  options.infill_resample = integer_option(o, "infillResample", 1, 1, 1000);
   if (!o.Get("classes").IsUndefined()) options.classes = TensorHandle::From(env, o.Get("classes"), "classes");
   const bool has_tokens = !o.Get("knownTokens").IsUndefined(), has_mask = !o.Get("knownMask").IsUndefined();
   LCMD_CHECK(has_tokens == has_mask, "E_CONFIG", "known tokens need both tokens and a mask");

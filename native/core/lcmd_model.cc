@@ -8,10 +8,10 @@ namespace lcmd {
 LcmdModelImpl::LcmdModelImpl(ModelConfig config)
     : config_(std::move(config)), schedule_(config_.shift, config_.max_logsnr) {
   config_.validate();
-  reset();
+  build();
 }
 
-void LcmdModelImpl::reset() {
+void LcmdModelImpl::build() {
   const auto& c = config_;
   embedding_ = register_module("embedding", TokenEmbedding(c.vocab_size, c.embed_dim, c.embed_init_std, c.l2_normalize_embeddings));
   if (c.freeze_embeddings) {
@@ -68,6 +68,17 @@ int64_t LcmdModelImpl::parameter_count() const {
   int64_t n = 0;
   for (const auto& p : parameters()) n += p.numel();
   return n;
+}
+
+LcmdModel copy_model(LcmdModelImpl& source) {
+  LcmdModel copy(source.config());
+  auto table = source.embedding()->table();
+  copy->to(table.device(), table.scalar_type());
+  torch::NoGradGuard no_grad;
+  auto from = source.named_parameters();
+  for (auto& item : copy->named_parameters()) item.value().copy_(from[item.key()]);
+  copy->train(source.is_training());
+  return copy;
 }
 
 }  // namespace lcmd

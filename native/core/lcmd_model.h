@@ -1,5 +1,5 @@
 // The VQ-LCMD network: token embeddings plus the conditional bidirectional Transformer f_theta(z_t, t, c) that
-// returns logits [B, N, K] (SPEC sections 2 and 5). Cloneable, so the EMA copies are the same module type.
+// returns logits [B, N, K] (SPEC sections 2 and 5).
 #pragma once
 #include <torch/torch.h>
 
@@ -10,10 +10,9 @@
 
 namespace lcmd {
 
-class LcmdModelImpl : public torch::nn::Cloneable<LcmdModelImpl> {
+class LcmdModelImpl : public torch::nn::Module {
  public:
   explicit LcmdModelImpl(ModelConfig config);
-  void reset() override;
 
   // z: [B, N, d]; t: [B] in [0, 1]; classes: [B] int64 in [0, C] (C = null) or undefined (unconditional / all null).
   at::Tensor forward(const at::Tensor& z, const at::Tensor& t, const at::Tensor& classes);
@@ -27,6 +26,7 @@ class LcmdModelImpl : public torch::nn::Cloneable<LcmdModelImpl> {
   int64_t parameter_count() const;
 
  private:
+  void build();
   at::Tensor conditioning(const at::Tensor& t, const at::Tensor& classes);
 
   ModelConfig config_;
@@ -41,5 +41,9 @@ class LcmdModelImpl : public torch::nn::Cloneable<LcmdModelImpl> {
   torch::nn::Linear head_{nullptr};
 };
 TORCH_MODULE(LcmdModel);
+
+// A new model with the same config and a copy of every parameter, on the source's device and dtype
+// (the EMA copies and float64 test copies).
+LcmdModel copy_model(LcmdModelImpl& source);
 
 }  // namespace lcmd

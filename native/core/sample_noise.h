@@ -3,7 +3,7 @@
 // Every random number sample i of a run uses is a pure function of (seed, i, stream, position), drawn from the
 // counter-based streams of core/counter_noise.h. A stream is one use of noise at one point of the time grid:
 // the start z_1, the infill draw before the prediction at grid index j, the ancestral draw when leaving grid index j,
-// the final categorical draw. So a sample's noise does not depend on which batch it lands in, on the batch size, on
+// the final categorical draw; with infill resampling, each repeat of a step is a stream of its own. So a sample's noise does not depend on which batch it lands in, on the batch size, on
 // the other options' draws, on threads, or on how many devices share the run; only the arithmetic of logf/cosf can
 // differ in the last bit between a CPU and a GPU.
 #pragma once
@@ -18,6 +18,7 @@ enum class SampleNoiseKind : uint64_t {
   kInfill = 1,     // eps of alpha_t e_{x_M} + sigma_t eps, before the prediction at grid index j
   kAncestral = 2,  // the N(0, I) draw of the ancestral step that leaves grid index j
   kFinal = 3,      // uniforms of the final categorical draw (final = sample)
+  kResample = 4,   // infill resampling: the forward draw that takes z_s back to t (see sampler.h)
 };
 
 class SampleNoise {
@@ -26,12 +27,13 @@ class SampleNoise {
   SampleNoise(uint64_t seed, int64_t first_sample, int64_t count, c10::Device device);
 
   // [count, shape...] float32 standard normals on the device; row r belongs to sample first_sample + r.
-  at::Tensor normal(SampleNoiseKind kind, int64_t grid_index, at::IntArrayRef shape) const;
+  // `repeat` tells apart the repeats of one step when infilling resamples (0 without resampling).
+  at::Tensor normal(SampleNoiseKind kind, int64_t grid_index, at::IntArrayRef shape, int64_t repeat = 0) const;
   // [count, shape...] float32 uniforms in (0, 1) on the device.
-  at::Tensor uniform(SampleNoiseKind kind, int64_t grid_index, at::IntArrayRef shape) const;
+  at::Tensor uniform(SampleNoiseKind kind, int64_t grid_index, at::IntArrayRef shape, int64_t repeat = 0) const;
 
  private:
-  at::Tensor keys(SampleNoiseKind kind, int64_t grid_index) const;
+  at::Tensor keys(SampleNoiseKind kind, int64_t grid_index, int64_t repeat) const;
 
   uint64_t seed_;
   int64_t first_sample_;

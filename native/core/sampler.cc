@@ -67,12 +67,13 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, int6
   const auto float_on_device = at::TensorOptions().dtype(at::kFloat).device(device);
 
   BatchOutput out;
-  // Refresh the known positions (infilling), then the guided p(. | z_t, t) at grid index j.
-  auto predict = [&](at::Tensor& z, int64_t j) {
+  // Refresh the known positions (infilling), then the guided p(. | z_t, t) at grid index j (try `repeat` of the step).
+  auto predict = [&](at::Tensor& z, int64_t j, int64_t repeat) {
     ctx.throw_if_cancelled();
     const double t = grid[j];
     if (known.defined())
-      z = noise_known(z, known, table, schedule.alpha(t), schedule.sigma(t), noise.normal(SampleNoiseKind::kInfill, j, {n_tokens, dim}));
+      z = noise_known(z, known, table, schedule.alpha(t), schedule.sigma(t),
+                      noise.normal(SampleNoiseKind::kInfill, j, {n_tokens, dim}, repeat));
     auto guided = guided_logits(denoiser, z, torch::full({count}, static_cast<float>(t), float_on_device), classes, options.guidance);
     out.forward_rows += guided.forward_rows;
     return torch::softmax(guided.logits.to(at::kFloat), -1);
@@ -80,15 +81,18 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, int6
 
   auto z = noise.normal(SampleNoiseKind::kInitial, steps, {n_tokens, dim});
   for (int64_t j = steps; j >= 1; --j) {
-    auto e_hat = predicted_embedding(predict(z, j), table);
     const auto times = step_times(schedule, grid[j - 1], grid[j]);
-    z = options.rule == StepRule::kAncestral
-            ? ancestral_update(z, e_hat, noise.normal(SampleNoiseKind::kAncestral, j, {n_tokens, dim}), times)
-            : ddim_update(z, e_hat, times);
+    for (int64_t repeat = 0; repeat < options.infill_resample; ++repeat) {
+      if (repeat > 0) z = forward_update(z, noise.normal(SampleNoiseKind::kResample, j, {n_tokens, dim}, repeat), times);
+      auto e_hat = predicted_embedding(predict(z, j, repeat), table);
+      z = options.rule == StepRule::kAncestral
+              ? ancestral_update(z, e_hat, noise.normal(SampleNoiseKind::kAncestral, j, {n_tokens, dim}, repeat), times)
+              : ddim_update(z, e_hat, times);
+    }
     ctx.report("sample", {{"step", double(steps - j + 1)}, {"steps", double(steps)}, {"batch", double(batch_index + 1)},
                           {"batches", double(batches)}});
   }
-  auto probs = predict(z, 0);
+  auto probs = predict(z, 0, 0);
   auto uniforms = options.final_rule == FinalRule::kSample ? noise.uniform(SampleNoiseKind::kFinal, 0, {n_tokens, 2}) : at::Tensor();
   out.tokens = final_tokens(probs, options.final_rule, uniforms);
   if (known.defined()) out.tokens = keep_known(out.tokens, known);
@@ -103,6 +107,9 @@ void validate_sampler_options(const Denoiser& denoiser, const SamplerOptions& op
   LCMD_CHECK(options.n >= 1, "E_RANGE", "the number of samples n must be at least 1, got " + std::to_string(options.n));
   LCMD_CHECK(options.steps >= 1 && options.steps <= kMaxSteps, "E_RANGE",
              "steps must be in [1, " + std::to_string(kMaxSteps) + "], got " + std::to_string(options.steps));
+  LCMD_CHECK(options.infill_resample >= 1 && options.infill_resample <= 1000, "E_RANGE",
+             "infillResample must be in [1, 1000], got " + std::to_string(options.infill_resample));
+  LCMD_CHECK(options.infill_resample == 1 || options.known.defined(), "E_CONFIG", "infillResample > 1 needs known tokens");
   LCMD_CHECK(options.batch_size >= 1, "E_RANGE", "batchSize must be at least 1, got " + std::to_string(options.batch_size));
   LCMD_CHECK(std::isfinite(options.guidance) && options.guidance >= 0, "E_RANGE",
              "guidance must be a finite number >= 0, got " + std::to_string(options.guidance));
@@ -133,14 +140,14 @@ SampleResult sample(Denoiser& denoiser, const SamplerOptions& options, const Tas
   SampleResult result;
   result.tokens = torch::empty({n, n_tokens}, at::kInt);
   if (options.return_probs) result.probs = torch::empty({n, n_tokens, denoiser.vocab_size()}, at::kFloat);
-  result.evaluations_per_sample = options.steps + 1;
+  result.evaluations_per_sample = options.steps * options.infill_resample + 1;
   for (int64_t b = 0; b < batches; ++b) {
     const int64_t first = b * options.batch_size;
     const int64_t count = std::min(options.batch_size, n - first);
     auto batch = sample_batch(denoiser, options, first, count, b, batches, ctx);
     result.tokens.narrow(0, first, count).copy_(batch.tokens.to(at::kCPU, at::kInt));
     if (options.return_probs) result.probs.narrow(0, first, count).copy_(batch.probs.to(at::kCPU, at::kFloat));
-    result.forward_calls += options.steps + 1;
+    result.forward_calls += result.evaluations_per_sample;
     result.forward_rows += batch.forward_rows;
   }
   return result;

@@ -4,8 +4,11 @@
 // known positions of z), compute the guided p(. | z_{t_j}, t_j), e_hat = p E, and move to t_{j-1} with the ancestral
 // or the DDIM rule. Then (infilling: refresh) predict once more at t_0 = 0 and output the argmax of p (or a draw).
 //
-// Network evaluations: exactly T + 1 per sample (T steps + the final prediction at t = 0). Each evaluation is one
-// batched forward of B rows, or of 2B rows with guidance w > 0 (conditional and null halves together).
+// Infill resampling (R > 1, only with known tokens; RePaint's jumps of one step): each step is done R times; between
+// two tries, z_{t_{j-1}} goes back to t_j by the forward process, so the unknown part can agree with the known one.
+//
+// Network evaluations: exactly T R + 1 per sample (T steps of R tries, R = 1 by default, + the final prediction at
+// t = 0). Each evaluation is one batched forward of B rows, or of 2B rows with guidance w > 0 (both halves together).
 #pragma once
 #include <torch/torch.h>
 
@@ -30,14 +33,15 @@ struct SamplerOptions {
   uint64_t seed = 0;
   int64_t batch_size = 64;
   KnownTokens known;      // optional infilling / inpainting constraint
+  int64_t infill_resample = 1;  // R: tries per step when infilling (> 1 needs known tokens)
   bool return_probs = false;
 };
 
 struct SampleResult {
   at::Tensor tokens;                   // [n, N] int32, CPU
   at::Tensor probs;                    // [n, N, K] float32, CPU, the final p (one-hot at known positions); if asked
-  int64_t evaluations_per_sample = 0;  // steps + 1
-  int64_t forward_calls = 0;           // batched Denoiser::logits calls: (steps + 1) x number of batches
+  int64_t evaluations_per_sample = 0;  // steps x infill_resample + 1
+  int64_t forward_calls = 0;           // batched Denoiser::logits calls: evaluations_per_sample x number of batches
   int64_t forward_rows = 0;            // rows through the network: evaluations x n, doubled with guidance
 };
 

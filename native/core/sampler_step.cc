@@ -1,5 +1,8 @@
 #include "core/sampler_step.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace lcmd {
 
 namespace {
@@ -22,6 +25,12 @@ at::Tensor ancestral_update(const at::Tensor& z_t, const at::Tensor& e_hat, cons
 
 at::Tensor ddim_update(const at::Tensor& z_t, const at::Tensor& e_hat, const StepTimes& times) {
   return ddim_step(z_t, e_hat, scalar(times.alpha_s), scalar(times.sigma_s), scalar(times.alpha_t), scalar(times.sigma_t));
+}
+
+at::Tensor forward_update(const at::Tensor& z_s, const at::Tensor& noise, const StepTimes& times) {
+  const double alpha_ts = times.alpha_t / times.alpha_s;
+  const double var_ts = std::max(0.0, times.sigma_t * times.sigma_t - alpha_ts * alpha_ts * times.sigma_s * times.sigma_s);
+  return z_s * static_cast<float>(alpha_ts) + noise * static_cast<float>(std::sqrt(var_ts));
 }
 
 at::Tensor predicted_embedding(const at::Tensor& probs, const at::Tensor& table) {

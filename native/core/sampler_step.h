@@ -20,6 +20,10 @@ at::Tensor ancestral_update(const at::Tensor& z_t, const at::Tensor& e_hat, cons
 // DDIM (deterministic): z_s = (sigma_s / sigma_t) z_t + (alpha_s - alpha_t sigma_s / sigma_t) e_hat.
 at::Tensor ddim_update(const at::Tensor& z_t, const at::Tensor& e_hat, const StepTimes& times);
 
+// The forward process from s back to t: z_t = alpha_{t|s} z_s + sigma_{t|s} noise, a draw from q(z_t | z_s). Infill
+// resampling uses it to revisit a step (RePaint's jump of one step).
+at::Tensor forward_update(const at::Tensor& z_s, const at::Tensor& noise, const StepTimes& times);
+
 // e_hat = p E for p [B, N, K] and E [K, d] -> [B, N, d]. One matrix product per sample (a batched product over an
 // expanded E), so a sample's result does not depend on the other rows of its batch (one [B*N, K] product would).
 at::Tensor predicted_embedding(const at::Tensor& probs, const at::Tensor& table);

@@ -49,10 +49,10 @@ Trainer::Trainer(const ModelConfig& model_config, const TrainConfig& train_confi
   model_ = LcmdModel(model_config);
   model_->to(device_);
   model_->train();
-  ema_ = std::dynamic_pointer_cast<LcmdModelImpl>(model_->clone(device_));
+  ema_ = copy_model(*model_);
   ema_->eval();
   if (config_.teacher == "ema") {
-    teacher_ = std::dynamic_pointer_cast<LcmdModelImpl>(model_->clone(device_));
+    teacher_ = copy_model(*model_);
     teacher_->eval();
   }
   std::vector<bool> decay;
