@@ -182,43 +182,48 @@ describe('sampling from the oracle', () => {
     o.dispose();
   });
 
-  test('infilling keeps every known token and completes only to consistent grids', async () => {
+  test('infilling keeps every known token and, with resampling, completes only to consistent grids', async () => {
     const o = oracle({ weights: WEIGHTS });
     const known = { tokens: Tensor.from(Int32Array.from(GRIDS[0]), [2, 2]), mask: halfMask(2, 2, 'left') };
-    const out = rows(await sample(o, { n: 100, steps: 50, seed: 4, known }));
-    const seen = new Set<number>();
-    for (const row of out) {
+    const r = await sampleDetailed(o, { n: 100, steps: 30, seed: 4, known, infillResample: 5 });
+    expect(r.evaluationsPerSample).toBe(30 * 5 + 1);
+    const counts = [0, 0, 0, 0];
+    for (const row of rows(r.tokens)) {
       expect([row[0], row[2]]).toEqual([GRIDS[0][0], GRIDS[0][2]]);
       const m = gridIndex(row);
       expect([0, 2]).toContain(m);
-      seen.add(m);
+      counts[m]++;
     }
-    expect(seen.size).toBe(2);
-    // per-sample known tokens [n, H, W]: sample i keeps grid (i % 4)'s top-left token
-    const n = 8;
+    // the exact conditional puts 0.3 / (0.1 + 0.3) = 3/4 on grid 2
+    expect(counts[2] / 100).toBeGreaterThan(0.6);
+    expect(counts[2] / 100).toBeLessThan(0.9);
+    // the plain replacement method (R = 1) keeps the known tokens too
+    for (const row of rows(await sample(o, { n: 50, steps: 30, seed: 4, known }))) expect([row[0], row[2]]).toEqual([GRIDS[0][0], GRIDS[0][2]]);
+    // per-sample known tokens [n, H, W]: sample i keeps grid (i % 4)'s top-left token. One known token of four is
+    // weak evidence, so even with R = 20 about 1% of completions disagree with it (26% with R = 1).
+    const n = 40;
     const perSample = {
       tokens: Tensor.from(Int32Array.from(Array.from({ length: n }, (_, i) => GRIDS[i % 4]).flat()), [n, 2, 2]),
       mask: Tensor.from(Uint8Array.from(Array.from({ length: n }, () => [1, 0, 0, 0]).flat()), [n, 2, 2], 'uint8'),
     };
-    const each = rows(await sample(o, { n, steps: 50, seed: 4, known: perSample }));
-    each.forEach((row, i) => {
-      expect(row[0]).toBe(GRIDS[i % 4][0]);
-      expect(GRIDS[gridIndex(row)][0]).toBe(GRIDS[i % 4][0]);
-    });
+    const each = rows(await sample(o, { n, steps: 30, seed: 4, known: perSample, infillResample: 20, batchSize: n }));
+    each.forEach((row, i) => expect(row[0]).toBe(GRIDS[i % 4][0]));
+    const consistent = each.filter((row, i) => gridIndex(row) >= 0 && GRIDS[gridIndex(row)][0] === GRIDS[i % 4][0]).length;
+    expect(consistent).toBeGreaterThanOrEqual(36);
     o.dispose();
   });
 
   test('the same seed gives the same samples whatever the batch size', async () => {
     const o = oracle({ classes: [0, 1, 0, 1], classLeak: 0.3 });
     const known = { tokens: Tensor.from(Int32Array.from([0, 0, 0, 0]), [2, 2]), mask: boxMask(2, 2, 0, 0, 1, 1) };
-    const options: SampleOptions = { n: 7, steps: 12, seed: 9, classes: [0, 1, 1, 0, 0, 1, 0], guidance: 1.5, known, final: 'sample', returnProbs: true };
+    const options: SampleOptions = { n: 7, steps: 12, seed: 9, classes: [0, 1, 1, 0, 0, 1, 0], guidance: 1.5, known, infillResample: 2, final: 'sample', returnProbs: true };
     const results = await Promise.all([1, 3, 7].map((batchSize) => sampleDetailed(o, { ...options, batchSize })));
     const [one, three, all] = results;
     expect(rows(one.tokens)).toEqual(rows(all.tokens));
     expect(rows(three.tokens)).toEqual(rows(all.tokens));
     expect(one.probs!.toTypedArray()).toEqual(all.probs!.toTypedArray());
-    expect(one.forwardCalls).toBe(13 * 7);
-    expect(three.forwardCalls).toBe(13 * 3);
+    expect(one.forwardCalls).toBe(25 * 7);
+    expect(three.forwardCalls).toBe(25 * 3);
     // a run's first samples are the first samples of a longer run
     const longer = await sample(o, { ...options, n: 9, classes: [0, 1, 1, 0, 0, 1, 0, 1, 1], returnProbs: false });
     expect(rows(longer).slice(0, 7)).toEqual(rows(all.tokens));
@@ -309,6 +314,8 @@ describe('sampling from the oracle', () => {
       [plain, { known: { tokens: Tensor.from(Int32Array.from([8, 0, 0, 0]), [2, 2]), mask: goodKnown.mask } }, 'E_RANGE'],
       [plain, { known: { tokens: goodKnown.tokens, mask: Tensor.from(Uint8Array.from([2, 0, 0, 0]), [2, 2], 'uint8') } }, 'E_RANGE'],
       [plain, { known: { tokens: goodKnown.tokens } }, 'E_TYPE'],
+      [plain, { infillResample: 3 }, 'E_CONFIG'],
+      [plain, { known: goodKnown, infillResample: 0 }, 'E_RANGE'],
     ];
     for (const [model, options, code] of cases) {
       const got = await errorCode(() => sample(model, options as SampleOptions));
