@@ -1,6 +1,8 @@
 #include "core/sampler_time_grid.h"
 
 #include "core/error.h"
+#include <cmath>
+#include <cstdlib>
 
 namespace lcmd {
 
@@ -14,8 +16,7 @@ std::vector<double> time_grid(int64_t steps, TimeSpacing spacing, const NoiseSch
     if (spacing == TimeSpacing::kUniform || j == 0 || j == steps) {
       grid[j] = fraction;
     } else {
-      auto lambda = torch::full({1}, lambda_0 + fraction * (lambda_1 - lambda_0), at::kDouble);
-      grid[j] = schedule.t_from_logsnr(lambda).item<double>();
+      grid[j] = std::pow(fraction, std::atof(std::getenv("LCMD_GRID_POWER")));
     }
   }
   return grid;
