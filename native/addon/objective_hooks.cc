@@ -53,7 +53,7 @@ Napi::Object terms_to_js(Napi::Env env, const LossTerms& terms) {
   return o;
 }
 
-LcmdModel as_double(const LcmdModel& model) {
+LcmdModel as_double(LcmdModel model) {
   auto copy = copy_model(*model);
   copy->to(at::kDouble);
   return copy;
