@@ -1,7 +1,7 @@
 # node-gyp build of the same addon as CMakeLists.txt (which `npm install` uses, through cmake-js).
 # libtorch is found by the same locator, scripts/find-libtorch.js. This build compiles the C++ sources only:
 # the CUDA kernels in native/cuda/ need the CMake build (see README, "Builds").
-# Usage: npm exec node-gyp -- rebuild --nodedir="$(dirname "$(dirname "$(command -v node)")")"
+# Usage: npx node-gyp rebuild -j max --nodedir="$(dirname "$(dirname "$(command -v node)")")"
 # It writes build/Release/lcmd.node, replacing a cmake-js build in build/.
 {
   "targets": [

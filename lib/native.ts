@@ -44,7 +44,6 @@ export interface NativeSampleOptions {
   n: number;
   steps: number;
   sampler: 'ancestral' | 'ddim';
-  timeGrid: 'uniform' | 'logsnr';
   final: 'argmax' | 'sample';
   guidance: number;
   seed: number;
@@ -268,7 +267,6 @@ export interface NativeAddon {
   OracleDenoiser: { new (grids: NativeTensorHandle, embeddings: NativeTensorHandle, options?: NativeOracleOptions): NativeOracleDenoiser };
   samplerAncestralStep(z: NativeTensorHandle, eHat: NativeTensorHandle, noise: NativeTensorHandle, s: number, t: number, shift: number): NativeTensorHandle;
   samplerDdimStep(z: NativeTensorHandle, eHat: NativeTensorHandle, s: number, t: number, shift: number): NativeTensorHandle;
-  samplerTimeGrid(steps: number, spacing: 'uniform' | 'logsnr', shift: number): number[];
   sampleNoise(seed: number, firstSample: number, count: number, kind: 0 | 1 | 2 | 3, gridIndex: number, shape: number[], uniform: boolean): NativeTensorHandle;
 
   // model and trainer (lib/model.ts, lib/trainer.ts)

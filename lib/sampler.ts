@@ -49,8 +49,6 @@ export interface SampleOptions {
   steps?: number;
   /** 'ancestral' (default, the paper's) draws from the posterior; 'ddim' is deterministic given z_1. */
   sampler?: 'ancestral' | 'ddim';
-  /** 'uniform' (default): t_j = j / T. 'logsnr': equal steps in log-SNR. */
-  timeGrid?: 'uniform' | 'logsnr';
   /** Classifier-free guidance weight w >= 0 (default 0: no guidance). Needs a class-conditional model. */
   guidance?: number;
   /** Required for a class-conditional model: one class for all samples, or one per sample, each in [0, numClasses). */
@@ -92,7 +90,7 @@ export interface SampleResult {
 }
 
 const OPTION_KEYS = new Set<string>([
-  'n', 'steps', 'sampler', 'timeGrid', 'guidance', 'classes', 'seed', 'batchSize', 'known', 'infillResample', 'final', 'useEma', 'returnProbs',
+  'n', 'steps', 'sampler', 'guidance', 'classes', 'seed', 'batchSize', 'known', 'infillResample', 'final', 'useEma', 'returnProbs',
   'signal', 'onProgress',
 ]);
 const MAX_STEPS = 1_000_000;
@@ -144,7 +142,7 @@ function validateClasses(classes: SampleOptions['classes'], n: number, numClasse
   }
   check(classes !== undefined, 'E_CONFIG',
     `this model is class-conditional: give classes (one for all samples, or one per sample) in [0, ${numClasses})`);
-  const list: ArrayLike<number> = typeof classes === 'number' ? new Int32Array(n).fill(classes) : (classes as ArrayLike<number>);
+  const list: ArrayLike<number> = typeof classes === 'number' ? new Array<number>(n).fill(classes) : (classes as ArrayLike<number>);
   check(typeof classes === 'number' || Array.isArray(classes) || classes instanceof Int32Array, 'E_TYPE',
     () => `expected classes to be a number, an array of numbers or an Int32Array, got ${describe(classes)}`);
   check(typeof classes === 'number' || list.length === n, 'E_SHAPE', () => `expected ${n} classes (one per sample) or a single class, got ${list.length}`);
@@ -247,7 +245,6 @@ export async function sampleDetailed(model: SampleableModel, options: SampleOpti
     n,
     steps: integerOption(options.steps, 'steps', 50, 1, MAX_STEPS),
     sampler: choiceOption(options.sampler, 'sampler', ['ancestral', 'ddim'] as const),
-    timeGrid: choiceOption(options.timeGrid, 'timeGrid', ['uniform', 'logsnr'] as const),
     final: choiceOption(options.final, 'final', ['argmax', 'sample'] as const),
     guidance,
     seed: integerOption(options.seed, 'seed', 0, 0, Number.MAX_SAFE_INTEGER),

@@ -49,12 +49,6 @@ StepRule step_rule(const std::string& name) {
   fail("E_CONFIG", "sampler must be 'ancestral' or 'ddim', got '" + name + "'");
 }
 
-TimeSpacing time_spacing(const std::string& name) {
-  if (name == "uniform") return TimeSpacing::kUniform;
-  if (name == "logsnr") return TimeSpacing::kLogSnr;
-  fail("E_CONFIG", "timeGrid must be 'uniform' or 'logsnr', got '" + name + "'");
-}
-
 FinalRule final_rule(const std::string& name) {
   if (name == "argmax") return FinalRule::kArgmax;
   if (name == "sample") return FinalRule::kSample;
@@ -66,7 +60,6 @@ SamplerOptions parse_options(Napi::Env env, const Napi::Object& o) {
   options.n = integer_option(o, "n", 1, 1, 9.0e15);
   options.steps = integer_option(o, "steps", 50, 1, 1.0e6);
   options.rule = step_rule(string_option(o, "sampler", "ancestral"));
-  options.spacing = time_spacing(string_option(o, "timeGrid", "uniform"));
   options.final_rule = final_rule(string_option(o, "final", "argmax"));
   options.guidance = number_option(o, "guidance", 0.0);
   options.seed = static_cast<uint64_t>(integer_option(o, "seed", 0, 0, 9007199254740991.0));
@@ -150,18 +143,6 @@ Napi::Value DdimStepHook(const Napi::CallbackInfo& info) {
   });
 }
 
-// samplerTimeGrid(steps, spacing, shift) -> number[] (t_0 .. t_T)
-Napi::Value TimeGridHook(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return guard(env, [&]() -> Napi::Value {
-    const auto steps = static_cast<int64_t>(info[0].As<Napi::Number>().DoubleValue());
-    auto grid = time_grid(steps, time_spacing(info[1].As<Napi::String>().Utf8Value()), NoiseSchedule(info[2].As<Napi::Number>().DoubleValue()));
-    auto out = Napi::Array::New(env, grid.size());
-    for (size_t j = 0; j < grid.size(); ++j) out.Set(uint32_t(j), Napi::Number::New(env, grid[j]));
-    return out;
-  });
-}
-
 // sampleNoise(seed, firstSample, count, kind, gridIndex, shape, uniform) -> [count, ...shape] float32
 Napi::Value SampleNoiseHook(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -185,7 +166,6 @@ void register_sampler(Napi::Env env, Napi::Object exports) {
   exports.Set("sample", Napi::Function::New(env, Sample));
   exports.Set("samplerAncestralStep", Napi::Function::New(env, AncestralStepHook));
   exports.Set("samplerDdimStep", Napi::Function::New(env, DdimStepHook));
-  exports.Set("samplerTimeGrid", Napi::Function::New(env, TimeGridHook));
   exports.Set("sampleNoise", Napi::Function::New(env, SampleNoiseHook));
 }
 

@@ -59,7 +59,7 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, int6
   const auto device = denoiser.device();
   const auto& schedule = denoiser.schedule();
   const int64_t n_tokens = denoiser.num_tokens(), dim = denoiser.embed_dim(), steps = options.steps;
-  const auto grid = time_grid(steps, options.spacing, schedule);
+  const auto grid = time_grid(steps);
   const SampleNoise noise(options.seed, first, count, device);
   const auto table = denoiser.embeddings().to(device, at::kFloat);
   const auto classes = options.classes.defined() ? options.classes.narrow(0, first, count).to(device, at::kLong) : at::Tensor();

@@ -26,7 +26,6 @@ struct SamplerOptions {
   int64_t n = 1;
   int64_t steps = 50;
   StepRule rule = StepRule::kAncestral;
-  TimeSpacing spacing = TimeSpacing::kUniform;
   FinalRule final_rule = FinalRule::kArgmax;
   double guidance = 0.0;  // w >= 0; needs a class-conditional model when > 0
   at::Tensor classes;     // [n] int64 in [0, C): required for a conditional model, undefined for an unconditional one
