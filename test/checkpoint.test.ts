@@ -223,10 +223,15 @@ describe('damaged checkpoints give E_CHECKPOINT', () => {
     await rewritten('model-config-not-json', (_t, m) => (m['lcmd.model'] = '{"vocabSize": 16,'));
     await rewritten('model-config-invalid', (_t, m) => (m['lcmd.model'] = JSON.stringify({ ...JSON.parse(m['lcmd.model']), heads: 3 })));
     await rewritten('model-config-other-shape', (_t, m) => (m['lcmd.model'] = JSON.stringify({ ...JSON.parse(m['lcmd.model']), vocabSize: 17 })));
-    await rewritten('missing-tensor', (t) => delete t['model.head.weight']);
+    await rewritten('missing-tensor', (t) => {
+      delete t['model.head.weight']; // resume needs the online weights
+      delete t['ema.head.weight']; // Model.load reads the EMA weights
+    });
     await rewritten('wrong-shape', (t) => {
-      t['model.embedding.mask'].dispose();
-      t['model.embedding.mask'] = Tensor.from(new Float32Array(9), [9]);
+      for (const name of ['model.embedding.mask', 'ema.embedding.mask']) {
+        t[name].dispose();
+        t[name] = Tensor.from(new Float32Array(9), [9]);
+      }
     });
   });
 

@@ -91,7 +91,7 @@ const CASES: Case[] = [
   ['train --resume of a missing checkpoint', () => ['train', '--resume', path.join(dir, 'none.safetensors')], /E_USAGE.*checkpoint .*none\.safetensors does not exist/],
   ['train --resume with a model flag', () => ['train', '--resume', checkpoint, '--layers', '3', '--steps', '5'], /E_USAGE.*would change it: layers/],
   ['train over an existing checkpoint', () => ['train', ...TINY_MODEL, '--data', data.tokens, '--out', path.join(dir, 'run'), '--steps', '1', '--batch-size', '4'], /E_USAGE.*already holds a checkpoint.*--resume/],
-  ['train --batch-size above the data', train('--batch-size', '64'), /E_DATA.*fewer than one batch of 64: lower --batch-size/],
+  ['train --batch-size above the data', train('--batch-size', '64'), /E_DATA.*fewer than one global batch of 64: lower the batch size/],
   ['train --device of a missing GPU', train('--device', 'cuda:99'), /E_DEVICE.*--device cuda:99: (this libtorch .* has no usable CUDA device|there are only \d+ CUDA devices)/],
   ['train --config with an unknown key', () => {
     const file = path.join(dir, 'bad-config.json');

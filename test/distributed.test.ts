@@ -84,12 +84,22 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 }
 
 /** The largest difference per group of tensors (model., ema., teacher., optim.) between two states. */
+// The key bias of attention gets no gradient in exact arithmetic (softmax ignores a shift shared by all keys), so
+// its gradient is rounding noise that Adam scales up to lr-sized steps: it differs between world sizes by design.
+function withoutKeyBias(name: string, values: Float32Array): Float32Array {
+  if (!name.endsWith('attn.qkv.bias') || name.startsWith('optim.')) return values;
+  const d = values.length / 3;
+  const copy = Float32Array.from(values);
+  copy.fill(0, d, 2 * d);
+  return copy;
+}
+
 function compare(a: Record<string, Float32Array>, b: Record<string, Float32Array>, prefixes: string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const prefix of prefixes) {
     const names = Object.keys(a).filter((n) => n.startsWith(prefix));
     expect(names.length).toBeGreaterThan(0);
-    out[prefix] = Math.max(...names.map((n) => maxAbsDiff(a[n], b[n])));
+    out[prefix] = Math.max(...names.map((n) => maxAbsDiff(withoutKeyBias(n, a[n]), withoutKeyBias(n, b[n]))));
   }
   return out;
 }
@@ -178,8 +188,8 @@ describe('data-parallel training (2 ranks, Gloo on loopback)', () => {
       JSON.stringify({ vocabSize: 16, height: 4, width: 4, numClasses: 3, embedDim: 8, layers: 1, heads: 2, hidden: 16, condDim: 8, attnDropout: 0 }),
       JSON.stringify({ device: 'cpu', seed: 7, teacher: 'ema' }),
     );
-    const initial = fresh.model().getParameter('embedding.weight', false);
-    const moved = maxAbsDiff(initial.toTypedArray() as Float32Array, single['model.embedding.weight']);
+    const initial = fresh.model().getParameter('embedding.table', false);
+    const moved = maxAbsDiff(initial.toTypedArray() as Float32Array, single['model.embedding.table']);
     initial.dispose();
     fresh.dispose();
     expect(moved).toBeGreaterThan(1e-3);

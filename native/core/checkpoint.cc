@@ -58,6 +58,14 @@ std::unique_ptr<Trainer> load_checkpoint(const std::string& path, const std::str
   check_format(file.metadata, path);
   auto model_config = model_config_of(file.metadata, path);
   auto train_json = parse_metadata_json(file.metadata, "lcmd.train", path);
+  // A bad stored config is a damaged checkpoint (E_CHECKPOINT); a bad override is the caller's config error (E_CONFIG).
+  TrainConfig train_config;
+  try {
+    train_config = train_json.get<TrainConfig>();
+    train_config.validate();
+  } catch (const Error& e) {
+    fail("E_CHECKPOINT", path + ": invalid training config: " + e.what());
+  }
   if (!train_overrides_json.empty()) {
     nlohmann::json overrides;
     try {
@@ -67,8 +75,8 @@ std::unique_ptr<Trainer> load_checkpoint(const std::string& path, const std::str
     }
     LCMD_CHECK(overrides.is_object(), "E_CONFIG", "train overrides must be a JSON object");
     train_json.update(overrides);
+    train_config = train_json.get<TrainConfig>();
   }
-  auto train_config = train_json.get<TrainConfig>();
   auto state = parse_metadata_json(file.metadata, "lcmd.state", path);
   int64_t steps = 0, skipped = 0, optimizer_steps = 0;
   try {
