@@ -104,8 +104,9 @@ Napi::Value ObjectiveGradientCheck(const Napi::CallbackInfo& info) {
       if (item.key() == name) param = item.value();
     LCMD_CHECK(param.defined(), "E_RANGE", "no parameter named '" + name + "'");
     ObjectiveInputs in{tokens, classes, &noise, lambda_cm, lambda_diff};
-    auto loss = compute_losses(*student, *teacher, config, in).total;
-    auto grad = torch::autograd::grad({loss}, {param})[0].reshape(-1);
+    auto terms = compute_losses(*student, *teacher, config, in);
+    auto grad = torch::autograd::grad({terms.total}, {param})[0].reshape(-1);
+    in.fixed_cm_log_q = terms.cm_log_q;  // autograd sees the stop-gradient target as a constant; so must the slope
     auto analytic = Napi::Array::New(env), numeric = Napi::Array::New(env);
     auto flat = param.view(-1);
     for (uint32_t i = 0; i < indices_js.Length(); ++i) {

@@ -80,18 +80,22 @@ LossTerms compute_losses(LcmdModelImpl& student, LcmdModelImpl& teacher, const T
 
   out.diff = sq_err.mean();
   if (in.lambda_cm > 0) {
-    auto alpha_s = per_example(schedule.alpha(noise.s), e_x), sigma_s = per_example(schedule.sigma(noise.s), e_x);
-    at::Tensor z_s;
-    if (config.cm_target == "data") {
-      z_s = apply_late_drop(alpha_s * e_in + sigma_s * noise.eps_t).detach();
-    } else {
-      auto lt = teacher_logits(teacher, config.teacher_dropout, z_t.detach(), noise.t, classes);
-      torch::NoGradGuard no_grad;
-      auto e_minus = torch::matmul(torch::softmax(lt, -1), teacher.embedding()->table().to(lt.dtype()));
-      z_s = ddim_step(z_t.detach(), e_minus, schedule.alpha(noise.s).view({-1, 1, 1}), schedule.sigma(noise.s).view({-1, 1, 1}),
-                      schedule.alpha(noise.t).view({-1, 1, 1}), schedule.sigma(noise.t).view({-1, 1, 1}));
+    at::Tensor log_q = in.fixed_cm_log_q;
+    if (!log_q.defined()) {
+      auto alpha_s = per_example(schedule.alpha(noise.s), e_x), sigma_s = per_example(schedule.sigma(noise.s), e_x);
+      at::Tensor z_s;
+      if (config.cm_target == "data") {
+        z_s = apply_late_drop(alpha_s * e_in + sigma_s * noise.eps_t).detach();
+      } else {
+        auto lt = teacher_logits(teacher, config.teacher_dropout, z_t.detach(), noise.t, classes);
+        torch::NoGradGuard no_grad;
+        auto e_minus = torch::matmul(torch::softmax(lt, -1), teacher.embedding()->table().to(lt.dtype()));
+        z_s = ddim_step(z_t.detach(), e_minus, schedule.alpha(noise.s).view({-1, 1, 1}), schedule.sigma(noise.s).view({-1, 1, 1}),
+                        schedule.alpha(noise.t).view({-1, 1, 1}), schedule.sigma(noise.t).view({-1, 1, 1}));
+      }
+      log_q = torch::log_softmax(teacher_logits(teacher, config.teacher_dropout, z_s, noise.s, classes), -1);
     }
-    auto log_q = torch::log_softmax(teacher_logits(teacher, config.teacher_dropout, z_s, noise.s, classes), -1);
+    out.cm_log_q = log_q;
     auto log_p = torch::log_softmax(logits_t, -1);
     out.cm = (config.kl_direction == "teacher-student" ? kl_divergence(log_q, log_p) : kl_divergence(log_p, log_q)).mean();
   } else {

@@ -16,6 +16,7 @@ struct LossTerms {
   at::Tensor cm;     // KL consistency term, mean over tokens (0 when off)
   at::Tensor prior;  // KL(q(z_1 | x) || N(0, I)) per token (part of the VLB objective; reported always)
   at::Tensor accuracy_t;  // token accuracy of the student at t (diagnostic)
+  at::Tensor cm_log_q;    // [B, N, K] the CM target's log-probabilities, no gradient (undefined when lambda_cm == 0)
 };
 
 struct ObjectiveInputs {
@@ -24,6 +25,9 @@ struct ObjectiveInputs {
   const TrainingNoise* noise;
   double lambda_cm;
   double lambda_diff;
+  // When defined, used as the CM target instead of the teacher's. The target is stop-gradient yet depends on the
+  // student's embeddings through z_t, so a finite-difference check must hold it fixed to match autograd.
+  at::Tensor fixed_cm_log_q = {};
 };
 
 // teacher: the CM teacher network (may be the student itself for the "online" teacher); unused when lambda_cm == 0.
