@@ -192,4 +192,4 @@ const hasMnist = (() => {
   expect(again.stdout).toContain('[3/6] tokenize (reused)');
   expect(again.stdout).toMatch(/resuming .* at step 10/);
   expect(again.stdout).toMatch(/12 steps \(2 in this run\)/);
-}, 300_000); // two demo runs: the MNIST stage alone decodes 70k digits
+}, 300_000); // two demo runs, each through every stage
