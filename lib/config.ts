@@ -39,7 +39,7 @@ export interface ModelConfig {
 export interface TrainConfig {
   lambdaCm: number;
   lambdaDiff: number;
-  /** linear ramps of the loss weights to these values over weightRampSteps (-1 = off) */
+  /** linear ramps of the loss weights from lambdaCm / lambdaDiff at step 0 to these values at weightRampSteps (a value below 0 = no ramp) */
   lambdaCmFinal: number;
   lambdaDiffFinal: number;
   weightRampSteps: number;

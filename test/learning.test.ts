@@ -5,7 +5,7 @@ import { patternSource } from './synthetic-tokens';
 
 const K = 32;
 const N = 16;
-const STEPS = 300;
+const STEPS = 900;
 const BATCH = 32;
 
 describe('learning a structured token distribution', () => {

@@ -94,6 +94,9 @@ export interface TrainOptions {
   heldout?: number;
   numClasses?: number;
   blasCheck?: boolean;
+  /** data-parallel runs: the c10d backend (default: nccl on CUDA, gloo on the CPU) and the timeout of every wait */
+  backend?: 'gloo' | 'nccl';
+  distTimeout?: number;
   /** model and train overrides, by config key */
   [key: string]: unknown;
 }
@@ -280,7 +283,7 @@ export async function runTraining(opts: TrainOptions, context: RunTrainingContex
   // A resumed run stays on the checkpoint's device unless --device says otherwise (ranks each take cuda:LOCAL_RANK).
   const storedDevice = resumeFrom ? storedTrainConfig(resumeFrom).device : undefined;
   const requestedDevice = (overrides.train.device as string | undefined) ?? (storedDevice?.startsWith('cuda') && manyRanks ? 'cuda' : storedDevice) ?? 'cpu';
-  const group = manyRanks ? await initProcessGroup({ device: requestedDevice, signal: context.signal }) : undefined;
+  const group = manyRanks ? await initProcessGroup({ device: requestedDevice, backend: opts.backend, timeoutSeconds: opts.distTimeout, signal: context.signal }) : undefined;
   const isMain = !group || group.isMain;
   const trainDevice = group?.device ?? requestedDevice;
   checkDeviceAvailable(trainDevice);
@@ -516,6 +519,8 @@ export function registerTrain(program: Command): void {
   cmd.addOption(new Option('--node-rank <r>', "this node's index in [0, nnodes)").argParser(nonNegativeInt));
   cmd.addOption(new Option('--master-addr <host>', 'host of node 0 (required with --nnodes > 1)'));
   cmd.addOption(new Option('--master-port <port>', "port of rank 0's rendezvous store").argParser(port));
+  cmd.addOption(new Option('--backend <name>', 'data-parallel: the c10d backend (default nccl on CUDA, gloo on the CPU)').argParser(oneOf(['gloo', 'nccl'] as const)));
+  cmd.addOption(new Option('--dist-timeout <seconds>', 'data-parallel: the longest wait for the rendezvous or any collective (default LCMD_DIST_TIMEOUT, else 300)').argParser(positiveNumber));
   cmd.addHelpText(
     'after',
     `
