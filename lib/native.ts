@@ -141,6 +141,7 @@ export interface NativeTrainerHandle {
     token?: NativeCancelToken,
   ): Promise<NativeEvaluation>;
   embeddingStats(useEma?: boolean): NativeEmbeddingStats;
+  loadCodebook(codebook: NativeTensorHandle): void;
   steps(): { steps: number; skippedSteps: number };
   config(): { model: string; train: string };
   dispose(): void;

@@ -155,6 +155,15 @@ export class Trainer {
     return this.handle.embeddingStats(useEma);
   }
 
+  /**
+   * CSDM-dagger (with `freezeEmbeddings`): copies a tokenizer codebook [vocabSize, embedDim] into the embedding table
+   * of the model, the sampling EMA and the teacher. Call it before the first step.
+   */
+  loadCodebook(codebook: Tensor): void {
+    check(codebook instanceof Tensor, 'E_TYPE', 'expected the codebook as a Tensor [vocabSize, embedDim]');
+    this.handle.loadCodebook(codebook.handle);
+  }
+
   /** Writes a checkpoint atomically. */
   async save(file: string, metadata: Record<string, string> = {}, signal?: AbortSignal): Promise<void> {
     check(typeof file === 'string' && file.length > 0, 'E_TYPE', 'expected a checkpoint path');

@@ -33,7 +33,7 @@ import { blasWarning, info, lcmdVersion } from '../../lib/info';
 import { launchWorkers, stripLauncherFlags } from '../../lib/launcher';
 import { ABLATIONS, presetNames, resolveConfig } from '../../lib/presets';
 import { formatDuration, formatValue, ProgressLine } from '../../lib/progress';
-import { readSafetensorsMetadata } from '../../lib/safetensors';
+import { readSafetensors, readSafetensorsMetadata } from '../../lib/safetensors';
 import { Trainer, type Batch, type Evaluation, type StepResult } from '../../lib/trainer';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
@@ -94,6 +94,8 @@ export interface TrainOptions {
   heldout?: number;
   numClasses?: number;
   blasCheck?: boolean;
+  /** a tokenizer file whose codebook starts the embedding table (CSDM-dagger) */
+  codebook?: string;
   /** data-parallel runs: the c10d backend (default: nccl on CUDA, gloo on the CPU) and the timeout of every wait */
   backend?: 'gloo' | 'nccl';
   distTimeout?: number;
@@ -193,6 +195,24 @@ function flagOverrides(opts: TrainOptions): { model: Partial<ModelConfig>; train
   return { model: model as Partial<ModelConfig>, train: train as Partial<TrainConfig> };
 }
 
+/** The tensor of a tokenizer file (lcmd tokenize train) that holds its codebook [K, codeDim]. */
+const TOKENIZER_CODEBOOK = 'codebook.embedding';
+
+/** CSDM-dagger: the tokenizer's codebook becomes the embedding table (frozen by the csdm-dagger ablation). */
+async function loadTokenizerCodebook(trainer: Trainer, file: string): Promise<void> {
+  const { tensors } = await readSafetensors(file);
+  try {
+    const codebook = tensors[TOKENIZER_CODEBOOK];
+    check(codebook !== undefined, 'E_DATA', `--codebook ${file} holds no tensor '${TOKENIZER_CODEBOOK}': give a tokenizer file written by lcmd tokenize train`);
+    const m = trainer.config.model;
+    check(codebook.shape[0] === m.vocabSize && codebook.shape[1] === m.embedDim, 'E_SHAPE',
+      `--codebook ${file} holds a [${codebook.shape.join(', ')}] codebook, but the model's table is [${m.vocabSize}, ${m.embedDim}]: pass --vocab-size ${codebook.shape[0]} --embed-dim ${codebook.shape[1]}`);
+    trainer.loadCodebook(codebook);
+  } finally {
+    Object.values(tensors).forEach((t) => t.dispose());
+  }
+}
+
 async function warnAboutBlas(print: (line: string) => void): Promise<void> {
   const r = await info({ measureGemm: true });
   const warning = blasWarning(r);
@@ -268,12 +288,13 @@ export async function runTraining(opts: TrainOptions, context: RunTrainingContex
 
   if (resumeFrom) {
     usage(fs.existsSync(resumeFrom), `--resume: checkpoint ${resumeFrom} does not exist`);
-    const modelFlags = Object.keys(overrides.model).concat(opts.preset ? ['preset'] : [], opts.config ? ['config'] : [], opts.ablation ? ['ablation'] : [], opts.numClasses !== undefined ? ['numClasses'] : []);
+    const modelFlags = Object.keys(overrides.model).concat(opts.codebook ? ['codebook'] : [], opts.preset ? ['preset'] : [], opts.config ? ['config'] : [], opts.ablation ? ['ablation'] : [], opts.numClasses !== undefined ? ['numClasses'] : []);
     usage(modelFlags.length === 0, `--resume continues the checkpoint's model; these flags would change it: ${modelFlags.join(', ')}. Drop them, or start a new run with another --out`);
   } else {
     usage(!fs.existsSync(checkpoint), `${out} already holds a checkpoint (${checkpoint}): add --resume to continue it, or choose another --out`);
     usage(opts.data, 'give --data tokens.npy: the token grids to train on ([n, H, W] integers)');
     usage(opts.steps !== undefined, 'give --steps N: the number of training steps');
+    usage(opts.ablation !== 'csdm-dagger' || opts.codebook, 'the csdm-dagger ablation takes its embeddings from the tokenizer: give --codebook tokenizer.safetensors');
   }
   usage(opts.numClasses === undefined || opts.labels, '--num-classes needs --labels');
   usage(opts.evalEvery === undefined || (opts.heldout ?? 0) > 0 || resumeFrom, '--eval-every needs --heldout N (examples held out of training to evaluate on)');
@@ -352,6 +373,7 @@ export async function runTraining(opts: TrainOptions, context: RunTrainingContex
       // totalSteps: the length of the cosine schedule, when one is used
       const train = { totalSteps: opts.steps, ...fresh!.train, device: trainDevice, seed: dataSeed };
       trainer = Trainer.create({ model, train });
+      if (opts.codebook) await loadTokenizerCodebook(trainer, opts.codebook);
     }
     if (group) await group.attach(trainer!);
     const t = trainer!;
@@ -511,6 +533,7 @@ export function registerTrain(program: Command): void {
     .option('--log-every <n>', 'steps between log.jsonl lines (mean losses of the window) and plain progress lines (default 10)', positiveInt)
     .option('--heldout <n>', 'hold the last n examples out of training and evaluate on them (bits per token, per-noise-level table)', nonNegativeInt)
     .option('--eval-every <n>', 'steps between held-out evaluations (default: only at the end)', positiveInt)
+    .option('--codebook <tokenizer.safetensors>', "start the embedding table from a tokenizer's codebook (with --ablation csdm-dagger, which also freezes it)", existingFile)
     .option('--no-blas-check', 'skip the short matrix-product speed check');
   for (const f of MODEL_FLAGS) cmd.option(f.flag, f.text, f.parser);
   for (const f of TRAIN_FLAGS) cmd.option(f.flag, f.text, f.parser as Parser<unknown>);

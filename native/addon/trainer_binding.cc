@@ -74,6 +74,7 @@ Napi::Function TrainerHandle::Define(Napi::Env env) {
                          InstanceMethod("model", &TrainerHandle::Model),
                          InstanceMethod("evaluate", &TrainerHandle::Evaluate),
                          InstanceMethod("embeddingStats", &TrainerHandle::EmbeddingStatsJs),
+                         InstanceMethod("loadCodebook", &TrainerHandle::LoadCodebook),
                          InstanceMethod("steps", &TrainerHandle::Steps),
                          InstanceMethod("config", &TrainerHandle::Config),
                          InstanceMethod("dispose", &TrainerHandle::Dispose),
@@ -243,6 +244,18 @@ Napi::Value TrainerHandle::EmbeddingStatsJs(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(*state->lock);
     bool use_ema = info.Length() > 0 && info[0].ToBoolean();
     return stats_to_js(env, embedding_stats(use_ema ? *state->trainer->ema() : *state->trainer->model()));
+  });
+}
+
+// loadCodebook(codebook [K, d] float tensor)
+Napi::Value TrainerHandle::LoadCodebook(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto state = live(env);
+    auto codebook = TensorHandle::From(env, info.Length() > 0 ? info[0] : env.Undefined(), "codebook");
+    std::lock_guard<std::mutex> lock(*state->lock);
+    state->trainer->load_codebook(codebook);
+    return env.Undefined();
   });
 }
 

@@ -29,6 +29,7 @@ class TrainerHandle : public Napi::ObjectWrap<TrainerHandle> {
   Napi::Value Model(const Napi::CallbackInfo& info);
   Napi::Value Evaluate(const Napi::CallbackInfo& info);
   Napi::Value EmbeddingStatsJs(const Napi::CallbackInfo& info);
+  Napi::Value LoadCodebook(const Napi::CallbackInfo& info);
   Napi::Value Steps(const Napi::CallbackInfo& info);
   Napi::Value Config(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);

@@ -155,6 +155,15 @@ StepResult Trainer::step(const at::Tensor& tokens_in, const at::Tensor& classes_
   return r;
 }
 
+void Trainer::load_codebook(const at::Tensor& codebook) {
+  LCMD_CHECK(steps_ == 0, "E_CONFIG", "load the codebook before the first training step (this trainer has taken " + std::to_string(steps_) + ")");
+  LCMD_CHECK(codebook.is_floating_point(), "E_DTYPE", "the codebook must be a floating-point tensor, got " + std::string(c10::toString(codebook.scalar_type())));
+  LCMD_CHECK(torch::isfinite(codebook).all().item<bool>(), "E_RANGE", "the codebook holds non-finite values");
+  model_->embedding()->load_codebook(codebook.to(device_));
+  ema_->embedding()->load_codebook(codebook.to(device_));
+  if (teacher_) teacher_->embedding()->load_codebook(codebook.to(device_));
+}
+
 void Trainer::update_emas() {
   // n counts applied updates, so the warm-up restarts neither on skipped steps nor on resume
   int64_t n = optimizer_->steps() - 1;

@@ -47,6 +47,9 @@ class Trainer {
   // "optim.exp_avg_sq.*", "rng.cpu"), plus the counters.
   std::vector<std::pair<std::string, at::Tensor>> state_tensors() const;
   void load_state(const std::map<std::string, at::Tensor>& tensors, int64_t steps, int64_t skipped, int64_t optimizer_steps);
+  // CSDM-dagger: a tokenizer codebook [K, d] becomes the embedding table of the model, the sampling EMA and the teacher.
+  // Only before the first step, so the optimizer and the EMAs start from it.
+  void load_codebook(const at::Tensor& codebook);
   int64_t optimizer_steps() const { return optimizer_->steps(); }
 
  private:
