@@ -2,7 +2,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import * as fs from 'fs';
 import * as path from 'path';
-import { check } from '../../lib/errors';
+import { ensureParentFolder, exitCodeFor, interruptSignal } from '../../lib/cli-options';
+import { check, LcmdError } from '../../lib/errors';
 import { loadImages, writePngFolder, writePngGrid } from '../../lib/images';
 import { readNpy, tokenDTypeFor, writeNpy } from '../../lib/npy';
 import { Tensor } from '../../lib/tensor';
@@ -38,9 +39,10 @@ function existingFile(file: string, what: string): void {
   check(fs.existsSync(file) && fs.statSync(file).isFile(), 'E_IO', `${what} ${file} does not exist or is not a file`);
 }
 
+/** Creates the folder of an output file (E_IO naming the flag when it cannot). */
 function writableTarget(file: string, what: string): void {
-  const folder = path.dirname(path.resolve(file));
-  check(fs.existsSync(folder) && fs.statSync(folder).isDirectory(), 'E_IO', `the folder of ${what} ${file} does not exist`);
+  check(!fs.existsSync(file) || fs.statSync(file).isFile(), 'E_IO', `${what} ${file} is a folder: give a file path`);
+  ensureParentFolder(file);
 }
 
 function imageSource(source: string): void {
@@ -53,19 +55,24 @@ function mnistSizeFor(downsample: number): 28 | 32 {
   return 28 % downsample === 0 ? 28 : 32;
 }
 
-/** Interrupts (Ctrl-C, SIGTERM) cancel the native work cleanly through an AbortSignal. */
-function interruptSignal(): { signal: AbortSignal; release: () => void } {
-  const controller = new AbortController();
-  const onSignal = () => controller.abort(new Error('interrupted'));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return {
-    signal: controller.signal,
-    release: () => {
-      process.removeListener('SIGINT', onSignal);
-      process.removeListener('SIGTERM', onSignal);
-    },
-  };
+/**
+ * Runs native work that Ctrl-C or SIGTERM cancels through an AbortSignal. Resolves false when it was interrupted, after
+ * setting the exit code to 130 / 143 as the other commands do.
+ */
+async function interruptible(work: (signal: AbortSignal) => Promise<unknown>): Promise<boolean> {
+  const interrupt = interruptSignal();
+  try {
+    await work(interrupt.signal);
+    return true;
+  } catch (err) {
+    const name = interrupt.received();
+    if (!name || !(err instanceof LcmdError) || err.code !== 'E_ABORTED') throw err;
+    process.stderr.write(`lcmd tokenize: stopped by ${name}; nothing was written\n`);
+    process.exitCode = exitCodeFor(name);
+    return false;
+  } finally {
+    interrupt.release();
+  }
 }
 
 interface TrainFlags {
@@ -110,11 +117,10 @@ async function trainCommand(opts: TrainFlags): Promise<void> {
   const [, c, h, w] = images.shape;
   const [gh, gw] = tokenizer.tokenGrid(h, w);
   console.error(`training a tokenizer on ${images.shape[0]} images of ${c}x${h}x${w} -> ${gh}x${gw} tokens, K = ${config.codebookSize}, ${steps} steps of ${batchSize}`);
-  const { signal, release } = interruptSignal();
   const started = Date.now();
-  try {
-    const reportEvery = Math.max(1, Math.round(steps / 20));
-    await tokenizer.train(images, {
+  const reportEvery = Math.max(1, Math.round(steps / 20));
+  const finished = await interruptible((signal) =>
+    tokenizer.train(images, {
       steps,
       batchSize,
       lr,
@@ -125,9 +131,11 @@ async function trainCommand(opts: TrainFlags): Promise<void> {
         console.error(
           `step ${p.step}/${p.steps}  loss ${p.loss.toFixed(5)}  psnr ${p.psnr.toFixed(2)} dB  usage ${(100 * p.usage).toFixed(0)}%  perplexity ${p.perplexity.toFixed(1)}  ${p.imagesPerSecond.toFixed(0)} img/s`,
         ),
-    });
-  } finally {
-    release();
+    }),
+  );
+  if (!finished) {
+    tokenizer.dispose();
+    return;
   }
   const seconds = (Date.now() - started) / 1000;
   await tokenizer.save(opts.out);
@@ -154,12 +162,13 @@ async function encodeCommand(opts: { tokenizer: string; images: string; out: str
   const tokenizer = await Tokenizer.load(opts.tokenizer);
   const set = await loadImages(opts.images, { limit: opts.limit, mnistSize: mnistSizeFor(tokenizer.config.downsample) });
   check(!opts.labelsOut || set.labels, 'E_USAGE', `--labels-out was given but ${opts.images} has no labels (only MNIST does)`);
-  const { signal, release } = interruptSignal();
-  let tokens: Tensor;
-  try {
+  let tokens: Tensor | undefined;
+  const finished = await interruptible(async (signal) => {
     tokens = await tokenizer.encode(set.images, { batchSize: opts.batchSize, signal });
-  } finally {
-    release();
+  });
+  if (!finished || !tokens) {
+    tokenizer.dispose();
+    return;
   }
   // The smallest unsigned dtype that holds every id (uint8 for K <= 256): a quarter of int32 on disk.
   const dtype = tokenDTypeFor(tokenizer.config.codebookSize);
