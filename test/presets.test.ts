@@ -2,6 +2,7 @@
 import type { ModelConfig } from '../lib/config';
 import { LcmdError } from '../lib/errors';
 import { Model } from '../lib/model';
+import { Trainer } from '../lib/trainer';
 import { PRESETS, resolveConfig } from '../lib/presets';
 
 /** Parameters of the SPEC 5 network, counted layer by layer from the config. */
@@ -62,7 +63,13 @@ describe('presets', () => {
     expect(model.parameterCount).toBe(expectedCount(model.config));
     model.dispose();
     expect(resolveConfig({ preset: 'small', ablation: 'no-cm' }).train.lambdaCm).toBe(0);
-    for (const bad of [() => Model.create('no-such-preset'), () => Model.create({ model: { layerz: 3 } as Partial<ModelConfig> })]) {
+    const badConfigs = [
+      () => Model.create('no-such-preset'),
+      () => Model.create({ model: { layerz: 3 } as Partial<ModelConfig> }),
+      // exact-likelihood logits (on in small) would score the [mask] vector of dropped positions as a token
+      () => Trainer.create({ preset: 'small', train: { dropRate: 0.2 } }),
+    ];
+    for (const bad of badConfigs) {
       let error: unknown;
       try {
         bad();

@@ -44,6 +44,11 @@ Trainer::Trainer(const ModelConfig& model_config, const TrainConfig& train_confi
   config_.validate();
   LCMD_CHECK(config_.precision == "fp32" || device_.is_cuda(), "E_CONFIG",
              "precision 'bf16' needs a CUDA device; use fp32 on the CPU");
+  // A dropped position holds the [mask] vector, not a token's embedding, so the exact Gaussian term scores it against
+  // the wrong mean; near t = 0 its weight is ~e^10 and the reconstruction loss reached 1e5 nats in our runs.
+  LCMD_CHECK(!model_config.exact_likelihood_logits || config_.drop_rate == 0 || config_.objective == "vlb", "E_CONFIG",
+             "exactLikelihoodLogits needs dropRate 0 (a dropped position holds the [mask] vector, which the exact "
+             "likelihood term would score as a token); set dropRate: 0 or exactLikelihoodLogits: false");
   // Attention dropout draws from the default generator: seed it so a run is reproducible (and it is checkpointed).
   torch::manual_seed(config_.seed);
   model_ = LcmdModel(model_config);
