@@ -26,9 +26,12 @@ test('a long native call does not block the event loop', async () => {
 
 test('progress events arrive in order while the work runs', async () => {
   const events: ProgressEvent[] = [];
-  const iterations = await native().busyWork(400, undefined, (event) => events.push(event));
-  await sleep(50); // the last queued events may land just after the promise settles
-  expect(events.length).toBeGreaterThan(0);
+  const iterations = await native().busyWork(1000, undefined, (event) => events.push(event));
+  // one event per 64 iterations; the last queued ones may land just after the promise settles
+  const expected = Math.floor(iterations / 64);
+  for (let waited = 0; events.length < expected && waited < 2000; waited += 20) await sleep(20);
+  expect(expected).toBeGreaterThan(0);
+  expect(events.length).toBe(expected); // none lost, none invented
   for (const event of events) expect(event.stage).toBe('busy');
   const counts = events.map((e) => e.iterations as number);
   for (let i = 1; i < counts.length; i++) expect(counts[i]).toBeGreaterThan(counts[i - 1]);
