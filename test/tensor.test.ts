@@ -346,11 +346,11 @@ describe('dispose', () => {
     // glibc's default (a threshold that rises to 32 MB), 64-byte-aligned 1 MB blocks interleaved with the small
     // objects that wait for V8's garbage collector fragment the heap and RSS grows although every block was freed.
     const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072' };
-    const out = execFileSync(process.execPath, [script, '10000'], { encoding: 'utf8', timeout: 120000, env });
+    const out = execFileSync(process.execPath, [script, '10000'], { encoding: 'utf8', timeout: 280_000, env });
     const { growthBytes } = JSON.parse(out.trim().split('\n').pop()!) as { growthBytes: number };
     // 10 GB went through; a leak of even 1% would show as ~100 MB
     expect(growthBytes).toBeLessThan(100 * 2 ** 20);
-  });
+  }, 300_000); // every 1 MB block is a fresh mapping here: page faults make it slow on a busy machine
 
   test('the GC finalizer frees tensors that were never disposed', () => {
     // A child process, because jest does not expose gc(). It uses the native handle directly.
