@@ -38,5 +38,5 @@ describe('learning a structured token distribution', () => {
     // an honest bound: never below the entropy of the data
     expect(after.vlb.totalBits).toBeGreaterThan(source.entropyBitsPerToken);
     expect(after.vlb.totalBits).toBeLessThan(before.vlb.totalBits);
-  }, 300_000); // 900 steps: about 40 s alone, several times that on a loaded machine
+  }, 600_000); // 900 steps: about 40 s alone, 300 s on a machine that was also compiling
 });
