@@ -164,9 +164,10 @@ void Trainer::load_codebook(const at::Tensor& codebook) {
   LCMD_CHECK(steps_ == 0, "E_CONFIG", "load the codebook before the first training step (this trainer has taken " + std::to_string(steps_) + ")");
   LCMD_CHECK(codebook.is_floating_point(), "E_DTYPE", "the codebook must be a floating-point tensor, got " + std::string(c10::toString(codebook.scalar_type())));
   LCMD_CHECK(torch::isfinite(codebook).all().item<bool>(), "E_RANGE", "the codebook holds non-finite values");
-  model_->embedding()->load_codebook(codebook.to(device_));
-  ema_->embedding()->load_codebook(codebook.to(device_));
-  if (teacher_) teacher_->embedding()->load_codebook(codebook.to(device_));
+  const auto on_device = codebook.to(device_);
+  model_->embedding()->load_codebook(on_device);
+  ema_->embedding()->load_codebook(on_device);
+  if (teacher_) teacher_->embedding()->load_codebook(on_device);
 }
 
 void Trainer::update_emas() {
