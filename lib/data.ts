@@ -18,6 +18,7 @@ import { check } from './errors';
 import type { NativeTokenBatch, NativeTokenDataset } from './native';
 import { npyInfo } from './npy';
 import { Tensor } from './tensor';
+import { nonNegativeInteger, positiveInteger } from './validation';
 
 export interface DatasetPosition {
   epoch: number;
@@ -56,14 +57,6 @@ export interface OpenTokenDatasetOptions extends TokenDatasetOptions {
   tokens: string;
   /** Path of the labels .npy file. */
   labels?: string;
-}
-
-function positiveInteger(value: unknown, what: string): void {
-  check(typeof value === 'number' && Number.isSafeInteger(value) && value > 0, 'E_RANGE', `expected a positive integer for ${what}, got ${String(value)}`);
-}
-
-function nonNegativeInteger(value: unknown, what: string): void {
-  check(typeof value === 'number' && Number.isSafeInteger(value) && value >= 0, 'E_RANGE', `expected a non-negative integer for ${what}, got ${String(value)}`);
 }
 
 /** Validates the options and turns a held-out fraction into a count for a dataset of `size` examples. */

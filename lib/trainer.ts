@@ -12,6 +12,7 @@ import { Model } from './model';
 import type { NativeEmbeddingStats, NativeEvaluation, NativeStepResult, NativeTrainerHandle } from './native';
 import { resolveConfig } from './presets';
 import { Tensor } from './tensor';
+import { nonNegativeInteger, positiveInteger } from './validation';
 
 export type StepResult = NativeStepResult;
 export type Evaluation = NativeEvaluation;
@@ -128,7 +129,7 @@ export class Trainer {
     check(batch && typeof batch === 'object', 'E_TYPE', 'expected a batch {tokens, labels?}');
     const tokens = flattenTokens(batch.tokens, 'batch.tokens');
     const offset = options.exampleOffset ?? 0;
-    check(Number.isSafeInteger(offset) && offset >= 0, 'E_RANGE', `exampleOffset must be a non-negative integer, got ${offset}`);
+    nonNegativeInteger(offset, 'exampleOffset');
     try {
       return await withCancel(options.signal, (token) => this.handle.step(tokens.handle, batch.labels?.handle ?? null, offset, token));
     } finally {
@@ -140,8 +141,7 @@ export class Trainer {
   async evaluate(tokens: Tensor, labels?: Tensor, options: EvaluateOptions = {}): Promise<Evaluation> {
     const flat = flattenTokens(tokens, 'tokens');
     for (const key of ['importanceSamples', 'bins', 'batchSize'] as const) {
-      const v = options[key];
-      check(v === undefined || (Number.isSafeInteger(v) && v > 0), 'E_RANGE', `${key} must be a positive integer, got ${v}`);
+      if (options[key] !== undefined) positiveInteger(options[key], key);
     }
     try {
       const { signal, ...rest } = options;
@@ -177,9 +177,9 @@ export class Trainer {
    * the step in flight, writes a checkpoint (when a path is set) and ends with a 'stopped' event.
    */
   async *fit(source: BatchSource, options: FitOptions): AsyncGenerator<FitEvent> {
-    check(Number.isSafeInteger(options.steps) && options.steps > 0, 'E_RANGE', `steps must be a positive integer, got ${options.steps}`);
+    positiveInteger(options.steps, 'steps');
     const every = options.checkpointEvery ?? 0;
-    check(Number.isSafeInteger(every) && every >= 0, 'E_RANGE', `checkpointEvery must be a non-negative integer, got ${every}`);
+    nonNegativeInteger(every, 'checkpointEvery');
     const writes = options.writeCheckpoints ?? true;
     const save = async (): Promise<FitEvent | undefined> => {
       if (!options.checkpointPath) return undefined;

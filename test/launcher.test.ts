@@ -117,10 +117,10 @@ test('SIGINT to the launcher reaches every worker once, and they exit cleanly', 
 });
 
 test.each([
-  [{ nprocPerNode: 0 }, /--nproc-per-node must be a positive integer, got 0/],
+  [{ nprocPerNode: 0 }, /expected a positive integer for --nproc-per-node, got 0/],
   [{ nnodes: 2, nodeRank: 0 }, /--master-addr is required with --nnodes 2/],
-  [{ nnodes: 2, nodeRank: 2, masterAddr: 'h' }, /--node-rank must be an integer in \[0, 1\], got 2/],
-  [{ masterPort: 70000 }, /--master-port must be an integer in \[1, 65535\]/],
+  [{ nnodes: 2, nodeRank: 2, masterAddr: 'h' }, /expected an integer in \[0, 1\] for --node-rank, got 2/],
+  [{ masterPort: 70000 }, /expected an integer in \[1, 65535\] for --master-port, got 70000/],
   [{ argv: [] }, /worker command line/],
 ])('rejects bad options %j', async (bad, message) => {
   const options = { nprocPerNode: 2, argv: [process.execPath, WORKER, 'env'], ...bad } as LaunchOptions;

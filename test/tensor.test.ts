@@ -251,7 +251,7 @@ describe('fromArray', () => {
   });
 
   test('non-numeric entries are rejected with E_TYPE', () => {
-    expectCode(() => Tensor.fromArray([[1, 'a']]), 'E_TYPE', /got string/);
+    expectCode(() => Tensor.fromArray([[1, 'a']]), 'E_TYPE', /for the tensor entries, got "a"/);
     expectCode(() => Tensor.fromArray([null]), 'E_TYPE');
   });
 });

@@ -1,0 +1,46 @@
+/**
+ * Checks of the values a caller passes in. Every message has one form: it names the option, what was expected and
+ * what was received, e.g. "expected a positive integer for batchSize, got -3". A failed check throws an LcmdError,
+ * E_RANGE unless the caller names another code (the launcher's flags are E_USAGE).
+ */
+import { check, type LcmdErrorCode } from './errors';
+
+/** How a received value reads in a message: numbers as written, strings quoted, objects by kind and size. */
+export function describe(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  if (ArrayBuffer.isView(value)) {
+    const length = 'length' in value ? ` of length ${(value as { length: number }).length}` : '';
+    return `a ${value.constructor.name}${length}`;
+  }
+  // a Tensor (recognised by its fields: lib/tensor.ts imports this module, so it cannot import Tensor back)
+  const t = value as { dtype?: unknown; shape?: unknown };
+  if (typeof t.dtype === 'string' && Array.isArray(t.shape)) return `a ${t.dtype} tensor of shape [${t.shape.join(', ')}]`;
+  return 'an object';
+}
+
+/** The message of a failed check: "expected WHAT for NAME, got VALUE". */
+export function expectedMessage(what: string, name: string, value: unknown): string {
+  return `expected ${what} for ${name}, got ${describe(value)}`;
+}
+
+export function positiveInteger(value: unknown, name: string, code: LcmdErrorCode = 'E_RANGE'): asserts value is number {
+  check(typeof value === 'number' && Number.isSafeInteger(value) && value > 0, code, () => expectedMessage('a positive integer', name, value));
+}
+
+export function nonNegativeInteger(value: unknown, name: string, code: LcmdErrorCode = 'E_RANGE'): asserts value is number {
+  check(typeof value === 'number' && Number.isSafeInteger(value) && value >= 0, code, () => expectedMessage('a non-negative integer', name, value));
+}
+
+/** An integer in [min, max]. */
+export function integerInRange(value: unknown, name: string, min: number, max: number, code: LcmdErrorCode = 'E_RANGE'): asserts value is number {
+  check(typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max, code, () => expectedMessage(`an integer in [${min}, ${max}]`, name, value));
+}
+
+/** A finite number > 0. */
+export function positiveNumber(value: unknown, name: string, code: LcmdErrorCode = 'E_RANGE'): asserts value is number {
+  check(typeof value === 'number' && Number.isFinite(value) && value > 0, code, () => expectedMessage('a positive number', name, value));
+}
