@@ -178,8 +178,8 @@ test.each(CASES)('%s is rejected with a clear message', (name, _args, message) =
 
 describe('the parsers and the progress line, in process', () => {
   // imported here so the table above stays about the CLI
-  const { integerIn, numberIn, classList, device } = require('../lib/cli-options') as typeof import('../lib/cli-options');
-  const { ProgressLine, formatDuration, renderProgress } = require('../lib/progress') as typeof import('../lib/progress');
+  const { integerIn, numberIn, classList, device } = require('../bin/cli-options') as typeof import('../bin/cli-options');
+  const { ProgressLine, formatDuration, renderProgress } = require('../bin/progress') as typeof import('../bin/progress');
 
   test('number parsers accept exactly their ranges', () => {
     expect(integerIn(1, 3)('3')).toBe(3);

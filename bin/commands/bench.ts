@@ -7,8 +7,10 @@ import { Command } from 'commander';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { device, ensureParentFolder, exitCodeFor, interruptSignal, listOf, oneOf, outputFile, usage } from '../../lib/cli-options';
+import { device, listOf, oneOf, outputFile, usage } from '../cli-options';
+import { interruptible } from '../interrupt';
 import { LcmdError } from '../../lib/errors';
+import { ensureParentFolder } from '../../lib/folders';
 import { lcmdVersion } from '../../lib/info';
 
 export const BENCHMARKS = ['training', 'sampling', 'distributed'] as const;
@@ -71,19 +73,17 @@ export function registerBench(program: Command): void {
       const missing = which.filter((name) => !fs.existsSync(benchmarkScript(name)));
       usage(missing.length === 0, `no compiled benchmark script for ${missing.join(', ')} (looked for ${missing.map(benchmarkScript).join(', ')}); build with npx tsc -p tsconfig.json, or pick --which from the others`);
       const dev = opts.device ?? 'cpu';
-      const interrupt = interruptSignal();
       const results: BenchResult[] = [];
-      try {
+      // an interrupt stops the script that runs; the report keeps what finished
+      const { interrupted } = await interruptible(async (signal) => {
         for (const name of which) {
-          if (interrupt.signal.aborted) break;
+          if (signal.aborted) break;
           process.stderr.write(`lcmd bench: ${name} ...\n`);
-          const r = await runScript(name, dev, interrupt.signal);
+          const r = await runScript(name, dev, signal);
           process.stderr.write(`lcmd bench: ${name} ${r.ok ? 'done' : 'FAILED'} in ${r.seconds.toFixed(1)} s\n`);
           results.push(r);
         }
-      } finally {
-        interrupt.release();
-      }
+      });
       const report = {
         lcmdVersion: lcmdVersion(),
         date: new Date().toISOString(),
@@ -100,8 +100,6 @@ export function registerBench(program: Command): void {
       } else {
         process.stdout.write(json);
       }
-      const received = interrupt.received();
-      if (received) process.exitCode = exitCodeFor(received);
-      else if (report.failures.length > 0) throw new LcmdError(`${report.failures.length} benchmark(s) failed: ${report.failures.map((f) => `${f.name} (${f.error})`).join('; ')}`, 'E_NATIVE');
+      if (!interrupted && report.failures.length > 0) throw new LcmdError(`${report.failures.length} benchmark(s) failed: ${report.failures.map((f) => `${f.name} (${f.error})`).join('; ')}`, 'E_NATIVE');
     });
 }

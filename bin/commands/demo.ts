@@ -11,12 +11,14 @@
 import { Command } from 'commander';
 import * as fs from 'fs';
 import * as path from 'path';
-import { ensureFolder, exitCodeFor, interruptSignal, nonNegativeInt, nonNegativeNumber, outputFolder, positiveInt, usage } from '../../lib/cli-options';
+import { nonNegativeInt, nonNegativeNumber, outputFolder, positiveInt, usage } from '../cli-options';
+import { interruptible } from '../interrupt';
+import { formatDuration, ProgressLine } from '../progress';
 import { LcmdError } from '../../lib/errors';
+import { ensureFolder } from '../../lib/folders';
 import { loadMnist } from '../../lib/images';
 import { tokenDTypeFor, writeNpy } from '../../lib/npy';
 import { PRESETS } from '../../lib/presets';
-import { formatDuration, ProgressLine } from '../../lib/progress';
 import { Tokenizer, TOKENIZER_PRESETS, type TokenizerEvaluation } from '../../lib/tokenizer';
 import { runEvaluation } from './eval';
 import { runSampling } from './sample';
@@ -245,18 +247,8 @@ export function registerDemo(program: Command): void {
     .option('--fast', 'a tiny budget that runs in seconds (checks the pipeline; the digits will not be recognisable)')
     .addHelpText('after', `\nThe model: ${preset?.description ?? DEMO_PRESET}.\nAbout 15 minutes on 2 CPU cores. Ctrl-C stops it; run it again to continue.`)
     .action(async (opts: DemoOptions) => {
-      const interrupt = interruptSignal((name) => process.stderr.write(`\nlcmd demo: ${name} received: stopping after a checkpoint; run the same command again to continue\n`));
-      try {
-        await runDemo(opts, interrupt.signal);
-      } catch (err) {
-        const received = interrupt.received();
-        if (err instanceof LcmdError && err.code === 'E_ABORTED' && received) {
-          process.exitCode = exitCodeFor(received);
-          return;
-        }
-        throw err;
-      } finally {
-        interrupt.release();
-      }
+      await interruptible((signal) => runDemo(opts, signal), {
+        onSignal: (name) => process.stderr.write(`\nlcmd demo: ${name} received: stopping after a checkpoint; run the same command again to continue\n`),
+      });
     });
 }

@@ -4,21 +4,14 @@
  * samples compare with the data's.
  */
 import { Command } from 'commander';
-import {
-  checkDeviceAvailable,
-  device,
-  existingFile,
-  exitCodeFor,
-  interruptSignal,
-  nonNegativeInt,
-  positiveInt,
-  usage,
-} from '../../lib/cli-options';
+import { device, existingFile, nonNegativeInt, positiveInt, usage } from '../cli-options';
+import { interruptible } from '../interrupt';
+import { formatValue } from '../progress';
+import { codebookUsage, compareTokenFrequencies, entropyBits, tokenCounts, type TokenComparison } from '../token-stats';
+import { checkDeviceAvailable } from '../../lib/device';
 import { check, LcmdError } from '../../lib/errors';
 import { readNpy } from '../../lib/npy';
-import { formatValue } from '../../lib/progress';
 import { Tensor } from '../../lib/tensor';
-import { codebookUsage, compareTokenFrequencies, entropyBits, tokenCounts, type TokenComparison } from '../../lib/token-stats';
 import { Trainer, type Evaluation } from '../../lib/trainer';
 
 export interface EvalCommandOptions {
@@ -184,19 +177,9 @@ export function registerEval(program: Command): void {
     .option('--device <name>', 'cpu, cuda or cuda:N (default cpu)', device)
     .option('--json', 'print the report as JSON')
     .action(async (opts: EvalCommandOptions) => {
-      const interrupt = interruptSignal();
-      try {
-        const report = await runEvaluation(opts, interrupt.signal);
+      await interruptible(async (signal) => {
+        const report = await runEvaluation(opts, signal);
         console.log(opts.json ? JSON.stringify(report, null, 2) : formatEvalReport(report, Boolean(opts.labels)));
-      } catch (err) {
-        const received = interrupt.received();
-        if (err instanceof LcmdError && err.code === 'E_ABORTED' && received) {
-          process.exitCode = exitCodeFor(received);
-          return;
-        }
-        throw err;
-      } finally {
-        interrupt.release();
-      }
+      });
     });
 }

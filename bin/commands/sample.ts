@@ -4,28 +4,15 @@
  */
 import { Command } from 'commander';
 import * as path from 'path';
-import {
-  checkDeviceAvailable,
-  classList,
-  device,
-  ensureFolder,
-  ensureParentFolder,
-  existingFile,
-  exitCodeFor,
-  interruptSignal,
-  nonNegativeInt,
-  nonNegativeNumber,
-  oneOf,
-  outputFile,
-  outputFolder,
-  positiveInt,
-  usage,
-} from '../../lib/cli-options';
-import { check, LcmdError } from '../../lib/errors';
+import { classList, device, existingFile, nonNegativeInt, nonNegativeNumber, oneOf, outputFile, outputFolder, positiveInt, usage } from '../cli-options';
+import { interruptible } from '../interrupt';
+import { formatDuration, ProgressLine } from '../progress';
+import { checkDeviceAvailable } from '../../lib/device';
+import { check } from '../../lib/errors';
+import { ensureFolder, ensureParentFolder } from '../../lib/folders';
 import { writePngFolder, writePngGrid } from '../../lib/images';
 import { Model } from '../../lib/model';
 import { tokenDTypeFor, writeNpy } from '../../lib/npy';
-import { formatDuration, ProgressLine } from '../../lib/progress';
 import { sampleDetailed } from '../../lib/sampler';
 import { Tensor } from '../../lib/tensor';
 import { Tokenizer } from '../../lib/tokenizer';
@@ -182,20 +169,12 @@ export function registerSample(program: Command): void {
     .option('--folder <dir>', 'write each decoded sample as a PNG file in this folder (for FID tools)', outputFolder)
     .addHelpText('after', '\nExample:\n  lcmd sample --checkpoint run/checkpoint.safetensors --classes all -n 10 --guidance 3 --tokenizer tok.safetensors --grid digits.png')
     .action(async (opts: SampleCommandOptions) => {
-      const interrupt = interruptSignal();
-      try {
-        const outcome = await runSampling(opts, { signal: interrupt.signal });
-        outcome.tokens.dispose();
-      } catch (err) {
-        const received = interrupt.received();
-        if (err instanceof LcmdError && err.code === 'E_ABORTED' && received) {
-          console.error(`lcmd sample: stopped by ${received}; nothing was written`);
-          process.exitCode = exitCodeFor(received);
-          return;
-        }
-        throw err;
-      } finally {
-        interrupt.release();
-      }
+      await interruptible(
+        async (signal) => {
+          const outcome = await runSampling(opts, { signal });
+          outcome.tokens.dispose();
+        },
+        { onAborted: (name) => console.error(`lcmd sample: stopped by ${name}; nothing was written`) },
+      );
     });
 }

@@ -2,8 +2,9 @@
 import { Command, InvalidArgumentError } from 'commander';
 import * as fs from 'fs';
 import * as path from 'path';
-import { ensureParentFolder, exitCodeFor, interruptSignal } from '../../lib/cli-options';
-import { check, LcmdError } from '../../lib/errors';
+import { interruptible } from '../interrupt';
+import { check } from '../../lib/errors';
+import { ensureParentFolder } from '../../lib/folders';
 import { loadImages, writePngFolder, writePngGrid } from '../../lib/images';
 import { readNpy, tokenDTypeFor, writeNpy } from '../../lib/npy';
 import { Tensor } from '../../lib/tensor';
@@ -55,25 +56,8 @@ function mnistSizeFor(downsample: number): 28 | 32 {
   return 28 % downsample === 0 ? 28 : 32;
 }
 
-/**
- * Runs native work that Ctrl-C or SIGTERM cancels through an AbortSignal. Resolves false when it was interrupted, after
- * setting the exit code to 130 / 143 as the other commands do.
- */
-async function interruptible(work: (signal: AbortSignal) => Promise<unknown>): Promise<boolean> {
-  const interrupt = interruptSignal();
-  try {
-    await work(interrupt.signal);
-    return true;
-  } catch (err) {
-    const name = interrupt.received();
-    if (!name || !(err instanceof LcmdError) || err.code !== 'E_ABORTED') throw err;
-    process.stderr.write(`lcmd tokenize: stopped by ${name}; nothing was written\n`);
-    process.exitCode = exitCodeFor(name);
-    return false;
-  } finally {
-    interrupt.release();
-  }
-}
+/** Native work that Ctrl-C or SIGTERM cancels; an interrupted step writes nothing. */
+const stopped = { onAborted: (name: NodeJS.Signals) => process.stderr.write(`lcmd tokenize: stopped by ${name}; nothing was written\n`) };
 
 interface TrainFlags {
   images: string;
@@ -119,7 +103,7 @@ async function trainCommand(opts: TrainFlags): Promise<void> {
   console.error(`training a tokenizer on ${images.shape[0]} images of ${c}x${h}x${w} -> ${gh}x${gw} tokens, K = ${config.codebookSize}, ${steps} steps of ${batchSize}`);
   const started = Date.now();
   const reportEvery = Math.max(1, Math.round(steps / 20));
-  const finished = await interruptible((signal) =>
+  const trained = await interruptible((signal) =>
     tokenizer.train(images, {
       steps,
       batchSize,
@@ -132,8 +116,9 @@ async function trainCommand(opts: TrainFlags): Promise<void> {
           `step ${p.step}/${p.steps}  loss ${p.loss.toFixed(5)}  psnr ${p.psnr.toFixed(2)} dB  usage ${(100 * p.usage).toFixed(0)}%  perplexity ${p.perplexity.toFixed(1)}  ${p.imagesPerSecond.toFixed(0)} img/s`,
         ),
     }),
+    stopped,
   );
-  if (!finished) {
+  if (!trained.value) {
     tokenizer.dispose();
     return;
   }
@@ -162,11 +147,8 @@ async function encodeCommand(opts: { tokenizer: string; images: string; out: str
   const tokenizer = await Tokenizer.load(opts.tokenizer);
   const set = await loadImages(opts.images, { limit: opts.limit, mnistSize: mnistSizeFor(tokenizer.config.downsample) });
   check(!opts.labelsOut || set.labels, 'E_USAGE', `--labels-out was given but ${opts.images} has no labels (only MNIST does)`);
-  let tokens: Tensor | undefined;
-  const finished = await interruptible(async (signal) => {
-    tokens = await tokenizer.encode(set.images, { batchSize: opts.batchSize, signal });
-  });
-  if (!finished || !tokens) {
+  const tokens = (await interruptible((signal) => tokenizer.encode(set.images, { batchSize: opts.batchSize, signal }), stopped)).value;
+  if (!tokens) {
     tokenizer.dispose();
     return;
   }

@@ -8,12 +8,8 @@ import { Command, Option } from 'commander';
 import * as fs from 'fs';
 import * as path from 'path';
 import {
-  checkDeviceAvailable,
   device,
-  ensureFolder,
   existingFile,
-  exitCodeFor,
-  interruptSignal,
   nonNegativeInt,
   nonNegativeNumber,
   oneOf,
@@ -24,7 +20,11 @@ import {
   unitInterval,
   usage,
   type Parser,
-} from '../../lib/cli-options';
+} from '../cli-options';
+import { interruptible } from '../interrupt';
+import { formatDuration, formatValue, ProgressLine } from '../progress';
+import { checkDeviceAvailable } from '../../lib/device';
+import { ensureFolder } from '../../lib/folders';
 import type { ModelConfig, TrainConfig } from '../../lib/config';
 import { TokenDataset } from '../../lib/data';
 import { initProcessGroup, readDistributedEnv, type ProcessGroup } from '../../lib/distributed';
@@ -32,7 +32,6 @@ import { check, LcmdError } from '../../lib/errors';
 import { blasWarning, info, lcmdVersion } from '../../lib/info';
 import { launchWorkers, stripLauncherFlags } from '../../lib/launcher';
 import { ABLATIONS, presetNames, resolveConfig } from '../../lib/presets';
-import { formatDuration, formatValue, ProgressLine } from '../../lib/progress';
 import { readSafetensors, readSafetensorsMetadata } from '../../lib/safetensors';
 import { Trainer, type Batch, type Evaluation, type StepResult } from '../../lib/trainer';
 
@@ -572,19 +571,8 @@ Examples:
       process.exitCode = code;
       return;
     }
-    const interrupt = interruptSignal((name) => process.stderr.write(`\nlcmd train: ${name} received: finishing the current step and writing a checkpoint (send it again to exit at once)\n`));
-    try {
-      await runTraining(opts, { signal: interrupt.signal });
-    } catch (err) {
-      if (err instanceof LcmdError && err.code === 'E_ABORTED' && interrupt.received()) {
-        process.exitCode = exitCodeFor(interrupt.received()!);
-        return;
-      }
-      throw err;
-    } finally {
-      interrupt.release();
-    }
-    const received = interrupt.received();
-    if (received) process.exitCode = exitCodeFor(received);
+    await interruptible((signal) => runTraining(opts, { signal }), {
+      onSignal: (name) => process.stderr.write(`\nlcmd train: ${name} received: finishing the current step and writing a checkpoint (send it again to exit at once)\n`),
+    });
   });
 }

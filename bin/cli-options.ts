@@ -6,9 +6,7 @@
  */
 import { InvalidArgumentError } from 'commander';
 import * as fs from 'fs';
-import * as path from 'path';
-import { native } from './binding';
-import { check, LcmdError } from './errors';
+import { LcmdError } from '../lib/errors';
 
 export type Parser<T> = (value: string) => T;
 
@@ -135,59 +133,4 @@ export const classList: Parser<number[] | 'all'> = (value) => (value.trim() === 
 /** Throws E_USAGE (a mistake in how the command was called). */
 export function usage(condition: unknown, message: string): asserts condition {
   if (!condition) throw new LcmdError(message, 'E_USAGE');
-}
-
-/** Creates the folder of `file` (and parents) so the file can be written. */
-export function ensureParentFolder(file: string): void {
-  ensureFolder(path.dirname(path.resolve(file)));
-}
-
-export function ensureFolder(dir: string): void {
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-  } catch (err) {
-    throw new LcmdError(`cannot create the folder ${dir}: ${(err as Error).message}`, 'E_IO');
-  }
-}
-
-/**
- * An AbortSignal that SIGINT (Ctrl-C) or SIGTERM aborts, and which signal it was. A second signal exits at once with
- * 128 + the signal number, for when the graceful stop takes too long.
- */
-export function interruptSignal(onFirst?: (name: NodeJS.Signals) => void): { signal: AbortSignal; received: () => NodeJS.Signals | undefined; release: () => void } {
-  const controller = new AbortController();
-  let received: NodeJS.Signals | undefined;
-  const handler = (name: NodeJS.Signals) => {
-    if (received) {
-      process.stderr.write(`\nlcmd: second ${name}, exiting now\n`);
-      process.exit(exitCodeFor(name));
-    }
-    received = name;
-    onFirst?.(name);
-    controller.abort(new Error(`interrupted by ${name}`));
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return {
-    signal: controller.signal,
-    received: () => received,
-    release: () => {
-      process.off('SIGINT', handler);
-      process.off('SIGTERM', handler);
-    },
-  };
-}
-
-/** The shell's convention for a process stopped by a signal: 128 + its number (SIGINT 130, SIGTERM 143). */
-export function exitCodeFor(name: NodeJS.Signals): number {
-  return name === 'SIGINT' ? 130 : name === 'SIGTERM' ? 143 : 1;
-}
-
-/** Checks that a device named by --device exists in this build of libtorch (E_DEVICE with what to do if not). */
-export function checkDeviceAvailable(name: string, flag = '--device'): void {
-  if (!name.startsWith('cuda')) return;
-  const r = native().runtimeInfo();
-  check(r.cudaAvailable, 'E_DEVICE', `${flag} ${name}: this libtorch (${r.torchVersion}) has no usable CUDA device; use ${flag} cpu, or build lcmd against a CUDA libtorch (see the README)`);
-  const index = name.includes(':') ? Number(name.split(':')[1]) : 0;
-  check(index < r.devices.length, 'E_DEVICE', `${flag} ${name}: there are only ${r.devices.length} CUDA devices (cuda:0 .. cuda:${r.devices.length - 1})`);
 }

@@ -2,7 +2,7 @@
  * Token statistics for `lcmd eval`: how much of the codebook a set of token grids uses, and how far the token
  * frequencies of samples are from those of the data (unigram KL divergences and total variation).
  */
-import { check } from './errors';
+import { check } from '../lib/errors';
 
 /** Occurrences of each id in [0, vocabSize); an id outside is E_RANGE naming its flat index. */
 export function tokenCounts(ids: ArrayLike<number | bigint>, vocabSize: number, what = 'tokens'): Float64Array {
