@@ -10,6 +10,7 @@ import { registerSample } from './commands/sample';
 import { registerEval } from './commands/eval';
 import { registerDemo } from './commands/demo';
 import { registerBench } from './commands/bench';
+import { registerPlot } from './commands/plot';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerDemo(program);
   registerBench(program);
+  registerPlot(program);
   return program;
 }
 
