@@ -6,6 +6,7 @@ export type { ProgressEvent, ProgressCallback } from './native';
 export type { AsyncOptions } from './async';
 export { Model, type ModelLoadOptions } from './model';
 export { Trainer, type Batch, type BatchSource, type StepResult, type Evaluation, type EvaluateOptions, type FitOptions, type FitEvent } from './trainer';
+export { TrainingRun, type TrainingRunOptions, type ResumeOptions, type TrainingRunEvents, type TrainingOutcome } from './training-run';
 export { PRESETS, ABLATIONS, presetNames, resolveConfig } from './presets';
 export type { ModelConfig, TrainConfig, PartialRunConfig } from './config';
 export { sample, sampleDetailed, type SampleOptions, type SampleResult, type SampleProgress, type KnownTokens, type SampleableModel, type SamplingGrid } from './sampler';

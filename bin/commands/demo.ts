@@ -14,15 +14,17 @@ import * as path from 'path';
 import { nonNegativeInt, nonNegativeNumber, outputFolder, positiveInt, usage } from '../cli-options';
 import { interruptible } from '../interrupt';
 import { formatDuration, ProgressLine } from '../progress';
+import { trainWithOutput } from '../training-output';
 import { LcmdError } from '../../lib/errors';
 import { ensureFolder } from '../../lib/folders';
 import { loadMnist } from '../../lib/images';
 import { tokenDTypeFor, writeNpy } from '../../lib/npy';
 import { PRESETS } from '../../lib/presets';
+import { CHECKPOINT_FILE } from '../../lib/run-folder';
 import { Tokenizer, TOKENIZER_PRESETS, type TokenizerEvaluation } from '../../lib/tokenizer';
+import { TrainingRun, type TrainingOutcome } from '../../lib/training-run';
 import { runEvaluation } from './eval';
 import { runSampling } from './sample';
-import { CHECKPOINT_FILE, runTraining } from './train';
 
 /** The model preset the demo trains (its architecture and losses live in lib/presets.ts). */
 export const DEMO_PRESET = 'small';
@@ -186,22 +188,28 @@ export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<
     const checkpoint = path.join(files.model, CHECKPOINT_FILE);
     if (rebuilt) fs.rmSync(files.model, { recursive: true, force: true });
     const resume = fs.existsSync(checkpoint);
-    const trained = await runTraining(
-      {
-        preset: resume ? undefined : DEMO_PRESET,
-        resume: resume ? checkpoint : undefined,
-        data: files.trainTokens,
-        labels: files.trainLabels,
-        vocabSize: resume ? undefined : tokenizer.config.codebookSize,
-        out: files.model,
-        steps: budget.steps,
-        batchSize: budget.batchSize,
-        seed: resume ? undefined : seed,
-        checkpointEvery: Math.max(100, Math.round(budget.steps / 10)),
-        logEvery: Math.max(1, Math.round(budget.steps / 30)),
-      },
-      { signal, print },
-    );
+    const logEvery = Math.max(1, Math.round(budget.steps / 30));
+    const run = await TrainingRun.open({
+      preset: resume ? undefined : DEMO_PRESET,
+      resume: resume ? checkpoint : undefined,
+      data: files.trainTokens,
+      labels: files.trainLabels,
+      model: resume ? undefined : { vocabSize: tokenizer.config.codebookSize },
+      train: resume ? undefined : { seed },
+      out: files.model,
+      steps: budget.steps,
+      batchSize: budget.batchSize,
+      checkpointEvery: Math.max(100, Math.round(budget.steps / 10)),
+      logEvery,
+      signal,
+      onWarning: print,
+    });
+    let trained: TrainingOutcome;
+    try {
+      trained = await trainWithOutput(run, { print, plainEvery: logEvery });
+    } finally {
+      run.dispose();
+    }
     if (trained.interrupted) throw new LcmdError('interrupted', 'E_ABORTED');
     print(stageLine(4, `train (${DEMO_PRESET})`, (Date.now() - t) / 1000, `${trained.steps} steps${trained.stepsThisRun < trained.steps ? ` (${trained.stepsThisRun} in this run)` : ''}, ${checkpoint}`));
 
