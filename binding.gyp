@@ -8,7 +8,7 @@
     {
       "target_name": "lcmd",
       "sources": [
-        "<!@(node -p \"['core', 'addon'].flatMap((d) => require('fs').readdirSync('native/' + d).filter((f) => f.endsWith('.cc')).sort().map((f) => 'native/' + d + '/' + f)).join(' ')\")"
+        "<!@(node -p \"['core', 'addon'].flatMap((d) => require('fs').readdirSync('native/' + d, { recursive: true }).filter((f) => f.endsWith('.cc')).sort().map((f) => 'native/' + d + '/' + f)).join(' ')\")"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-api-headers').include_dir\")",

@@ -11,6 +11,7 @@ import { registerEval } from './commands/eval';
 import { registerDemo } from './commands/demo';
 import { registerBench } from './commands/bench';
 import { registerPlot } from './commands/plot';
+import { registerScore } from './commands/score';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerBench(program);
   registerPlot(program);
+  registerScore(program);
   return program;
 }
 

@@ -1,8 +1,10 @@
 /**
- * Model and training configuration. Field meanings and defaults follow SPEC sections 2-7; the native core is the
+ * Model and training configuration. Field meanings and defaults follow docs/method.md sections 2-7; the native core is the
  * single validator (unknown keys, types and ranges all fail with E_CONFIG naming the key).
  */
 export interface ModelConfig {
+  /** 'lcmd': continuous diffusion over learned embeddings; 'maskgit': the masked-token baseline on the same body */
+  method: 'lcmd' | 'maskgit';
   /** K, the codebook size */
   vocabSize: number;
   /** token grid height H */
@@ -30,6 +32,8 @@ export interface ModelConfig {
   timeInput: 'logsnr' | 't';
   /** add the Gaussian log-likelihood of z_t under each token to the logits */
   exactLikelihoodLogits: boolean;
+  /** the input also holds the previous prediction e_hat (self-conditioning) */
+  selfCondition: boolean;
   /** s of the shifted cosine schedule; 1 = plain cosine */
   shift: number;
   /** clip of the unshifted log-SNR */
@@ -39,11 +43,19 @@ export interface ModelConfig {
 export interface TrainConfig {
   lambdaCm: number;
   lambdaDiff: number;
+  /** weight of the cross-entropy -log p(x | z_t) at the sampled t (CDCD's loss; 0 in the paper's configuration) */
+  lambdaCe: number;
+  /** weight of L_recon at t = 0; 0 skips the t = 0 forward */
+  lambdaRecon: number;
+  /** self-conditioning models: share of training examples that see a first prediction */
+  selfCondRate: number;
+  /** MaskGIT: label smoothing of the masked-token cross-entropy */
+  labelSmoothing: number;
   /** linear ramps of the loss weights from lambdaCm / lambdaDiff at step 0 to these values at weightRampSteps (a value below 0 = no ramp) */
   lambdaCmFinal: number;
   lambdaDiffFinal: number;
   weightRampSteps: number;
-  /** 'lcmd' (SPEC 6) or 'vlb' (CSDM: minimise the variational bound) */
+  /** 'lcmd' (docs/method.md section 6) or 'vlb' (CSDM: minimise the variational bound) */
   objective: 'lcmd' | 'vlb';
   dropStrategy: 'bernoulli' | 'count' | 'random-ratio' | 'linear-t';
   dropRate: number;

@@ -19,3 +19,4 @@ export { readNpy, writeNpy, npyInfo, tokenDTypeFor, NPY_DTYPES, type NpyDType, t
 export { TokenDataset, type TokenBatch, type DatasetPosition, type TokenDatasetOptions, type OpenTokenDatasetOptions } from './data';
 export { loadImages, loadMnist, readPngFolder, readImageNpy, readPng, writePng, writePngGrid, writePngFolder, type ImageSet, type MnistOptions, type GridOptions } from './images';
 export { Tokenizer, TOKENIZER_PRESETS, DEFAULT_TOKENIZER_CONFIG, type TokenizerConfig, type TokenizerPreset, type TokenizerTrainOptions, type TokenizerTrainResult, type TokenizerEvaluation, type TokenizerProgress } from './tokenizer';
+export { Scorer, scoreAgainstReal, seededPermutation, selectImages, type ScorerConfig, type SampleScore, type QualityReport } from './score';

@@ -43,7 +43,8 @@ export interface NativeRuntimeInfo {
 export interface NativeSampleOptions {
   n: number;
   steps: number;
-  sampler: 'ancestral' | 'ddim';
+  sampler: 'ancestral' | 'ddim' | 'consistency' | 'maskgit';
+  maskgitTemperature?: number;
   final: 'argmax' | 'sample';
   guidance: number;
   seed: number;
@@ -107,6 +108,7 @@ export interface NativeStepResult {
   skipped: boolean;
   loss: number;
   recon: number;
+  ce: number;
   diff: number;
   cm: number;
   prior: number;
@@ -186,6 +188,29 @@ export interface NativeTokenDataset {
 }
 
 // tokenizer (lib/tokenizer.ts): the native VQ-VAE
+export interface NativeScorer {
+  train(
+    images: NativeTensorHandle,
+    labels: NativeTensorHandle,
+    options: { steps: number; batchSize: number; lr: number; seed: number },
+    token?: NativeCancelToken,
+    onProgress?: ProgressCallback,
+  ): Promise<{ steps: number; loss: number; seconds: number }>;
+  embed(images: NativeTensorHandle, batchSize: number, token?: NativeCancelToken): Promise<{ features: NativeTensorHandle; classes: NativeTensorHandle }>;
+  save(path: string): Promise<void>;
+  config(): string;
+  dispose(): void;
+}
+
+export interface NativeSampleMetrics {
+  frechetDistance: number;
+  sqrtResidual: number;
+  precision: number;
+  recall: number;
+  density: number;
+  coverage: number;
+}
+
 export interface NativeTokenizer {
   train(
     images: NativeTensorHandle,
@@ -235,6 +260,7 @@ export interface NativeObjectiveNoise {
   dropUniforms: NativeTensorHandle;
   ratioUniforms: NativeTensorHandle;
   classUniforms: NativeTensorHandle;
+  selfCondUniforms?: NativeTensorHandle;
 }
 
 export interface NativeAddon {
@@ -261,6 +287,12 @@ export interface NativeAddon {
 
   // tokenizer (lib/tokenizer.ts): the VQ-VAE
   createTokenizer(configJson: string, seed: number): NativeTokenizer;
+
+  // sample-quality scorer (lib/score.ts)
+  createScorer(configJson: string, seed: number): NativeScorer;
+  loadScorer(path: string): Promise<NativeScorer>;
+  sampleMetrics(real: NativeTensorHandle, generated: NativeTensorHandle, kPr: number, kDc: number): Promise<NativeSampleMetrics>;
+  duplicateFraction(rows: NativeTensorHandle): number;
   loadTokenizer(path: string): Promise<NativeTokenizer>;
 
   // sampler (lib/sampler.ts, lib/oracle.ts): the sampling loop, the oracle denoiser, test hooks

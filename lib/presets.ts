@@ -1,5 +1,5 @@
 /**
- * Named configurations. Each sets only what differs from the native defaults (SPEC values: K = 1024, 16x16 tokens,
+ * Named configurations. Each sets only what differs from the native defaults (docs/method.md values: K = 1024, 16x16 tokens,
  * d = 256, s = 0.1, r = 0.2, lambda_CM = 1, lambda_diff = 0.005, EMA 0.999 / 0.9999).
  */
 import { check } from './errors';
@@ -11,7 +11,7 @@ export interface Preset {
   train: Partial<TrainConfig>;
 }
 
-/** The paper's training configuration (SPEC 6 defaults). */
+/** The paper's training configuration (docs/method.md section 6 defaults). */
 const PAPER_TRAIN: Partial<TrainConfig> = { lambdaCm: 1, lambdaDiff: 0.005, teacher: 'ema', teacherDecay: 0.999, emaDecay: 0.9999 };
 
 export const PRESETS: Record<string, Preset> = {
@@ -41,6 +41,21 @@ export const PRESETS: Record<string, Preset> = {
     description: 'the small model with the paper training configuration (lambda_CM = 1, lambda_diff = 0.005)',
     model: { vocabSize: 256, height: 8, width: 8, numClasses: 10, embedDim: 64, layers: 4, heads: 4, hidden: 256, condDim: 256 },
     train: { ...PAPER_TRAIN, lr: 1e-3, warmupSteps: 100 },
+  },
+  'maskgit-small': {
+    description: 'the MaskGIT baseline on the small body (8x8 grids of K = 256 tokens, 10 classes): cosine masking, cross-entropy on masked tokens with label smoothing 0.1, class dropout 0.1',
+    model: { method: 'maskgit', vocabSize: 256, height: 8, width: 8, numClasses: 10, embedDim: 64, layers: 4, heads: 4, hidden: 128, condDim: 128 },
+    train: { lambdaCm: 0, lambdaDiff: 0, labelSmoothing: 0.1, emaDecay: 0.999, lr: 2e-3, warmupSteps: 100 },
+  },
+  'cdcd-small': {
+    description: 'candidate: the small body trained like CDCD: cross-entropy at the sampled t only (no CM, no t = 0 forward), L2-normalised embeddings, exact-likelihood logits, self-conditioning',
+    model: { vocabSize: 256, height: 8, width: 8, numClasses: 10, embedDim: 64, layers: 4, heads: 4, hidden: 128, condDim: 128, exactLikelihoodLogits: true, l2NormalizeEmbeddings: true, selfCondition: true },
+    train: { lambdaCe: 1, lambdaRecon: 0, lambdaCm: 0, lambdaDiff: 0, dropRate: 0, emaDecay: 0.999, lr: 2e-3, warmupSteps: 100 },
+  },
+  'cdcd-cm-small': {
+    description: 'candidate: cdcd-small plus the CM loss with the EMA teacher (the paper\'s consistency matching on top of the cross-entropy)',
+    model: { vocabSize: 256, height: 8, width: 8, numClasses: 10, embedDim: 64, layers: 4, heads: 4, hidden: 128, condDim: 128, exactLikelihoodLogits: true, l2NormalizeEmbeddings: true, selfCondition: true },
+    train: { lambdaCe: 1, lambdaRecon: 0, lambdaCm: 1, lambdaDiff: 0, dropRate: 0, teacher: 'ema', teacherDecay: 0.99, emaDecay: 0.999, lr: 2e-3, warmupSteps: 100 },
   },
   'paper-uncond': {
     description: 'paper unconditional model (FFHQ, churches, bedrooms): 15 layers, 8 heads, width 512, about 56M parameters',

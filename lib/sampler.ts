@@ -1,5 +1,5 @@
 /**
- * Sampling from a VQ-LCMD denoiser (SPEC section 8): ancestral or DDIM steps over a time grid, classifier-free
+ * Sampling from a VQ-LCMD denoiser (docs/method.md section 8): ancestral or DDIM steps over a time grid, classifier-free
  * guidance, infilling and inpainting. The loop runs natively on a worker thread; see {@link sample}.
  */
 import { withCancel } from './async';
@@ -15,6 +15,8 @@ export interface SamplingGrid {
   readonly vocabSize: number;
   /** 0 for an unconditional model; class `numClasses` is the null class, used only by guidance. */
   readonly numClasses: number;
+  /** 'maskgit' models sample with the 'maskgit' sampler only; absent means a diffusion model */
+  readonly method?: 'lcmd' | 'maskgit';
 }
 
 /** What the sampler needs from a model: the trained `Model` and the test `OracleDenoiser` both fit. */
@@ -47,8 +49,14 @@ export interface SampleOptions {
   n?: number;
   /** Number of steps T. Default 50 (the paper: 200 unconditional, 50 ImageNet, 2 to 8 with DDIM). */
   steps?: number;
-  /** 'ancestral' (default, the paper's) draws from the posterior; 'ddim' is deterministic given z_1. */
-  sampler?: 'ancestral' | 'ddim';
+  /**
+   * 'ancestral' (default for diffusion models, the paper's) draws from the posterior; 'ddim' is deterministic given z_1;
+   * 'consistency' draws tokens from p and re-noises them to the next time (for few steps). 'maskgit' is the only
+   * sampler of a MaskGIT model, and its default.
+   */
+  sampler?: 'ancestral' | 'ddim' | 'consistency' | 'maskgit';
+  /** MaskGIT: scale of the Gumbel noise on the log-confidence, annealed linearly to 0 (default 4.5) */
+  maskgitTemperature?: number;
   /** Classifier-free guidance weight w >= 0 (default 0: no guidance). Needs a class-conditional model. */
   guidance?: number;
   /** Required for a class-conditional model: one class for all samples, or one per sample, each in [0, numClasses). */
@@ -90,7 +98,7 @@ export interface SampleResult {
 }
 
 const OPTION_KEYS = new Set<string>([
-  'n', 'steps', 'sampler', 'guidance', 'classes', 'seed', 'batchSize', 'known', 'infillResample', 'final', 'useEma', 'returnProbs',
+  'n', 'steps', 'sampler', 'guidance', 'classes', 'seed', 'batchSize', 'known', 'infillResample', 'final', 'useEma', 'returnProbs', 'maskgitTemperature',
   'signal', 'onProgress',
 ]);
 const MAX_STEPS = 1_000_000;
@@ -132,7 +140,7 @@ function validateModel(model: unknown): SamplingGrid & { handle: object } {
     check(Number.isSafeInteger(config[key]) && (config[key] as number) > 0, 'E_TYPE', `the model's config.${key} must be a positive integer`);
   }
   check(Number.isSafeInteger(config.numClasses) && (config.numClasses as number) >= 0, 'E_TYPE', "the model's config.numClasses must be a non-negative integer");
-  return { handle: m.handle as object, height: config.height!, width: config.width!, vocabSize: config.vocabSize!, numClasses: config.numClasses! };
+  return { handle: m.handle as object, height: config.height!, width: config.width!, vocabSize: config.vocabSize!, numClasses: config.numClasses!, method: config.method };
 }
 
 function validateClasses(classes: SampleOptions['classes'], n: number, numClasses: number): Int32Array | undefined {
@@ -190,7 +198,7 @@ function validateKnown(known: unknown, n: number, model: SamplingGrid): KnownTok
  * Draws `n` token grids from `model` and resolves to an int32 Tensor [n, H, W] (or, with `returnProbs: true`, to a
  * {@link SampleResult} that also holds the final probabilities).
  *
- * The loop (SPEC section 8): time grid t_j for j = T .. 0 (t_T = 1, t_0 = 0); z_1 ~ N(0, I); for each j = T .. 1,
+ * The loop (docs/method.md section 8): time grid t_j for j = T .. 0 (t_T = 1, t_0 = 0); z_1 ~ N(0, I); for each j = T .. 1,
  * compute the (guided) p(. | z_{t_j}, t_j), e_hat = p E, and move to t_{j-1} with the ancestral rule (a draw from
  * q(z_s | z_t, x = e_hat)) or the DDIM rule; then predict once more at t = 0 and take the argmax (or a draw).
  *
@@ -241,10 +249,19 @@ export async function sampleDetailed(model: SampleableModel, options: SampleOpti
   check(options.signal === undefined || options.signal instanceof AbortSignal, 'E_TYPE', () => `expected signal to be an AbortSignal, got ${describe(options.signal)}`);
   check(options.onProgress === undefined || typeof options.onProgress === 'function', 'E_TYPE',
     () => `expected onProgress to be a function, got ${describe(options.onProgress)}`);
+  const maskgitModel = m.method === 'maskgit';
+  const sampler = choiceOption(options.sampler ?? (maskgitModel ? 'maskgit' : undefined), 'sampler', ['ancestral', 'ddim', 'consistency', 'maskgit'] as const);
+  check(maskgitModel === (sampler === 'maskgit'), 'E_CONFIG', maskgitModel
+    ? `this is a MaskGIT model: it samples with sampler 'maskgit', got '${sampler}'`
+    : `sampler 'maskgit' needs a MaskGIT model; this is a diffusion model (use 'ancestral', 'ddim' or 'consistency')`);
+  const maskgitTemperature = options.maskgitTemperature ?? 4.5;
+  check(typeof maskgitTemperature === 'number' && Number.isFinite(maskgitTemperature) && maskgitTemperature >= 0, 'E_RANGE',
+    () => `expected maskgitTemperature to be a finite number >= 0, got ${describe(maskgitTemperature)}`);
   const nativeOptions: NativeSampleOptions = {
+    maskgitTemperature,
     n,
     steps: integerOption(options.steps, 'steps', 50, 1, MAX_STEPS),
-    sampler: choiceOption(options.sampler, 'sampler', ['ancestral', 'ddim'] as const),
+    sampler,
     final: choiceOption(options.final, 'final', ['argmax', 'sample'] as const),
     guidance,
     seed: integerOption(options.seed, 'seed', 0, 0, Number.MAX_SAFE_INTEGER),

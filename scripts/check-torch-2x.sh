@@ -5,7 +5,7 @@
 # Headers come from Debian trixie (libtorch 2.6): fetched with `apt-get download` through a private apt state
 # under the cache folder and unpacked with dpkg-deb. Nothing is installed and the system's apt setup is untouched.
 # Two flavours are checked:
-#   cpu   libtorch-dev + gloo headers:                            native/core/*.cc, native/addon/*.cc
+#   cpu   libtorch-dev + gloo headers:                            native/core/**/*.cc, native/addon/**/*.cc
 #   cuda  libtorch-cuda-dev + gloo-cuda + NCCL + CUDA headers,    the same sources with -DLCMD_WITH_CUDA=1,
 #         plus native/cuda/*.cu with nvcc
 # CUDA runtime headers are those of the installed nvcc ($CUDA_HOME, default /usr/local/cuda); the CUDA library
@@ -172,7 +172,7 @@ for f in node_modules/node-api-headers/include/node_api.h node_modules/node-addo
 done
 
 rm -rf "$CACHE/logs" && mkdir -p "$CACHE/logs"
-sources=$(ls native/core/*.cc native/addon/*.cc)
+sources=$(find native/core native/addon -name '*.cc' | sort)
 cuda_sources=$(ls native/cuda/*.cu 2>/dev/null || true)
 nvcc_ok=1
 if [ -n "$cuda_sources" ] && ! [ -x "$NVCC" ]; then

@@ -1,4 +1,4 @@
-// The EMA arithmetic of SPEC 6.10: after each trainer step, theta_ema <- mu_n theta_ema + (1 - mu_n) theta with the
+// The EMA arithmetic of docs/method.md section 6.10: after each trainer step, theta_ema <- mu_n theta_ema + (1 - mu_n) theta with the
 // warm-up mu_n = min(mu, (1 + n) / (10 + n)), recomputed here in float64 from the online weights read after every step.
 import * as path from 'path';
 import type { TrainConfig } from '../lib/config';

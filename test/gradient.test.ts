@@ -1,5 +1,5 @@
 // A float64 finite-difference check of the gradient of the whole training loss on a tiny model. Gradients must reach
-// the embedding table through z_t, z_0, the e_hat predictions and the L_diff target (SPEC 6.8), and the [mask] vector
+// the embedding table through z_t, z_0, the e_hat predictions and the L_diff target (docs/method.md section 6.8), and the [mask] vector
 // through dropped positions; a stray detach() on any of these paths makes autograd disagree with the numeric slope.
 import type { TrainConfig } from '../lib/config';
 import { native } from '../lib/binding';

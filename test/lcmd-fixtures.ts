@@ -66,6 +66,7 @@ export interface NoiseArrays {
   dropUniforms: number[][];
   ratioUniforms: number[];
   classUniforms: number[];
+  selfCondUniforms: number[];
 }
 
 /** Seeded noise for a batch; values are float32-representable so both sides see exactly the same numbers. */
@@ -84,6 +85,7 @@ export function makeNoise(seed: number, batch: number, tokens: number, dim: numb
     dropUniforms: Array.from({ length: batch }, () => Array.from({ length: tokens }, uniform)),
     ratioUniforms: Array.from({ length: batch }, uniform),
     classUniforms: Array.from({ length: batch }, uniform),
+    selfCondUniforms: Array.from({ length: batch }, uniform),
   };
   return { ...noise, ...overrides };
 }
@@ -108,6 +110,7 @@ export function noiseTensors(noise: NoiseArrays): { handles: NativeObjectiveNois
     dropUniforms: make(noise.dropUniforms.flat(), [b, n]),
     ratioUniforms: make(noise.ratioUniforms, [b]),
     classUniforms: make(noise.classUniforms, [b]),
+    selfCondUniforms: make(noise.selfCondUniforms, [b]),
   };
   return { handles, dispose: () => made.forEach((t) => t.dispose()) };
 }

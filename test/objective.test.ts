@@ -1,4 +1,4 @@
-// Every loss term of SPEC 6 (and the VLB objective of the CSDM ablation) against an independent PyTorch implementation
+// Every loss term of docs/method.md section 6 (and the VLB objective of the CSDM ablation) against an independent PyTorch implementation
 // (test/reference/lcmd_reference.py) on fixed random weights and the same explicit noise; and L_CM = 0 at s = t.
 import * as path from 'path';
 import type { ModelConfig, TrainConfig } from '../lib/config';
@@ -9,7 +9,7 @@ import { Tensor } from '../lib/tensor';
 import { Trainer } from '../lib/trainer';
 import { int64Tensor, makeNoise, NoiseArrays, noiseTensors, randomizeParameters, randomTokens, runPythonReference, tempDir, TINY_MODEL } from './lcmd-fixtures';
 
-type Terms = { total: number; recon: number; diff: number; cm: number; prior: number; accuracyT: number };
+type Terms = { total: number; recon: number; ce: number; diff: number; cm: number; prior: number; accuracyT: number };
 
 const B = 6;
 const N = 4;
@@ -18,7 +18,7 @@ const K = 16;
 
 interface Case {
   name: string;
-  model: 'conditional' | 'unconditional';
+  model: 'conditional' | 'unconditional' | 'self-conditioned';
   train: Partial<TrainConfig>;
   lambdaCm: number;
   lambdaDiff: number;
@@ -43,7 +43,12 @@ const CASES: Case[] = [
   { name: 'no class dropout', model: 'conditional', train: { classDropout: 0 }, lambdaCm: 1, lambdaDiff: 0.1 },
   { name: 'no CM loss', model: 'conditional', train: {}, lambdaCm: 0, lambdaDiff: 10 },
   { name: 'CSDM: the VLB objective with importance weights', model: 'conditional', train: { objective: 'vlb' }, lambdaCm: 0, lambdaDiff: 0 },
-  { name: 'unconditional, t input, exact-likelihood logits, L2-normalised embeddings', model: 'unconditional', train: {}, lambdaCm: 1, lambdaDiff: 0.3 },
+  { name: 'cross-entropy at t with the t = 0 term', model: 'conditional', train: { lambdaCe: 0.7 }, lambdaCm: 1, lambdaDiff: 0.1 },
+  { name: 'cross-entropy at t without the t = 0 term', model: 'conditional', train: { lambdaCe: 1, lambdaRecon: 0 }, lambdaCm: 0, lambdaDiff: 0 },
+  // the exact term is skipped at the dropped positions (r = 0.2 here), which hold the [mask] vector
+  { name: 'unconditional, t input, exact-likelihood logits with dropping, L2-normalised embeddings', model: 'unconditional', train: {}, lambdaCm: 1, lambdaDiff: 0.3 },
+  { name: 'exact-likelihood logits, dropping after noise', model: 'unconditional', train: { dropPlacement: 'after-noise', dropRate: 0.4 }, lambdaCm: 1, lambdaDiff: 0.3 },
+  { name: 'self-conditioning on half of the examples, CE at t, CM', model: 'self-conditioned', train: { lambdaCe: 1, selfCondRate: 0.5 }, lambdaCm: 1, lambdaDiff: 0.1 },
   {
     name: 'unconditional, CM target near t = 0',
     model: 'unconditional',
@@ -57,6 +62,7 @@ const CASES: Case[] = [
 const MODELS: Record<Case['model'], Partial<ModelConfig>> = {
   conditional: TINY_MODEL,
   unconditional: { ...TINY_MODEL, numClasses: 0, timeInput: 't', exactLikelihoodLogits: true, l2NormalizeEmbeddings: true },
+  'self-conditioned': { ...TINY_MODEL, selfCondition: true, exactLikelihoodLogits: true },
 };
 
 function close(actual: number, expected: number, relative = 1e-4, absolute = 1e-5): boolean {
@@ -72,17 +78,16 @@ describe('loss terms against the independent PyTorch reference', () => {
 
   beforeAll(async () => {
     const cases: unknown[] = [];
-    for (const kind of ['conditional', 'unconditional'] as const) {
+    for (const kind of ['conditional', 'unconditional', 'self-conditioned'] as const) {
       // The student lives in a Trainer and goes to Python through a real checkpoint ("model.<param>"); the teacher is a
       // separate model with other weights, written as plain safetensors under the same prefix.
-      // dropRate 0 only for creating the holder: a Trainer refuses exact-likelihood logits with dropping
-      const trainer = Trainer.create({ model: MODELS[kind], train: { seed: 1, dropRate: 0 } });
+      const trainer = Trainer.create({ model: MODELS[kind], train: { seed: 1 } });
       const student = trainer.model;
-      randomizeParameters(student, kind === 'conditional' ? 11 : 21);
+      randomizeParameters(student, kind === 'conditional' ? 11 : kind === 'unconditional' ? 21 : 41);
       const studentPath = path.join(dir, `${kind}-student.safetensors`);
       await trainer.save(studentPath);
       const teacher = Model.create({ model: MODELS[kind] }, { seed: 5 });
-      randomizeParameters(teacher, kind === 'conditional' ? 12 : 22);
+      randomizeParameters(teacher, kind === 'conditional' ? 12 : kind === 'unconditional' ? 22 : 42);
       const teacherPath = path.join(dir, `${kind}-teacher.safetensors`);
       const weights: Record<string, Tensor> = {};
       for (const name of teacher.parameterNames()) weights[`model.${name}`] = teacher.getParameter(name);
@@ -91,7 +96,8 @@ describe('loss terms against the independent PyTorch reference', () => {
 
       const defaults = { ...trainer.config.train, dropRate: 0.2 }; // the default rate, for the cases below
       const tokenTensor = int64Tensor(tokens.flat(), [B, N]);
-      const classTensor = kind === 'conditional' ? int64Tensor(classes, [B]) : null;
+      const conditional = kind !== 'unconditional';
+      const classTensor = conditional ? int64Tensor(classes, [B]) : null;
       for (const c of CASES.filter((x) => x.model === kind)) {
         const train = { ...defaults, ...c.train };
         const noise = makeNoise(17, B, N, D, { classUniforms: CLASS_UNIFORMS.map(Math.fround), ...c.noise });
@@ -105,7 +111,7 @@ describe('loss terms against the independent PyTorch reference', () => {
           teacher: { path: teacherPath, prefix: 'model.' },
           train,
           tokens,
-          classes: kind === 'conditional' ? classes : null,
+          classes: conditional ? classes : null,
           noise,
           lambdaCm: c.lambdaCm,
           lambdaDiff: c.lambdaDiff,
@@ -122,9 +128,13 @@ describe('loss terms against the independent PyTorch reference', () => {
   test.each(CASES.map((c) => c.name))('%s', (name) => {
     const got = native_.get(name)!;
     const want = reference.get(name)!;
-    for (const key of ['recon', 'diff', 'cm', 'prior', 'total'] as const) {
+    const c = CASES.find((x) => x.name === name)!;
+    const reconOn = c.train.lambdaRecon !== 0 || c.train.objective === 'vlb';
+    for (const key of ['ce', 'diff', 'cm', 'prior', 'total', ...(reconOn ? ['recon'] as const : [])] as const) {
       if (!close(got[key], want[key])) throw new Error(`${key}: native ${got[key]}, reference ${want[key]}`);
     }
+    // lambdaRecon = 0 skips the t = 0 forward: the term is reported as NaN, not as a made-up number
+    if (!reconOn) expect(got.recon).toBeNaN();
     expect(got.accuracyT).toBeCloseTo(want.accuracyT, 6);
     // the terms are not degenerate: every case has a real reconstruction and diffusion error
     expect(want.recon).toBeGreaterThan(1e-3);

@@ -1,11 +1,11 @@
-// Presets: parameter counts against an independent count from the architecture of SPEC 5, and the paper's sizes.
+// Presets: parameter counts against an independent count from the architecture of docs/method.md section 5, and the paper's sizes.
 import type { ModelConfig } from '../lib/config';
 import { LcmdError } from '../lib/errors';
 import { Model } from '../lib/model';
 import { Trainer } from '../lib/trainer';
 import { PRESETS, resolveConfig } from '../lib/presets';
 
-/** Parameters of the SPEC 5 network, counted layer by layer from the config. */
+/** Parameters of the docs/method.md section 5 network, counted layer by layer from the config. */
 function expectedCount(c: ModelConfig): number {
   const linear = (inputs: number, outputs: number) => inputs * outputs + outputs;
   const h = c.hidden;

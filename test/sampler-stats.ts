@@ -73,7 +73,7 @@ export function rng(seed: number): { uniform: () => number; normal: () => number
 }
 
 /**
- * The shifted cosine schedule of SPEC section 3 in float64, written from the formula:
+ * The shifted cosine schedule of docs/method.md section 3 in float64, written from the formula:
  * lambda(t) = -2 log tan(pi u / 2) + 2 log s, u = t_min + t (t_max - t_min), with t_min / t_max clipping the unshifted
  * log-SNR to [-15, 15]; alpha^2 = sigmoid(lambda), sigma^2 = sigmoid(-lambda).
  */

@@ -61,7 +61,7 @@ describe('sampler pieces against closed forms', () => {
     return Float32Array.from({ length: n }, () => r.normal());
   };
 
-  test('one ancestral step is mu_Q + sigma_Q * noise with the posterior of SPEC section 4', () => {
+  test('one ancestral step is mu_Q + sigma_Q * noise with the posterior of docs/method.md section 4', () => {
     const [s, t] = [0.3, 0.45];
     const z = values(1, 12);
     const e = values(2, 12);
@@ -135,6 +135,27 @@ describe('sampling from the oracle', () => {
     expect(a).toEqual(b);
     expect(c).not.toEqual(a);
     for (const row of [...a, ...c]) expect(gridIndex(row)).toBeGreaterThanOrEqual(0);
+    o.dispose();
+  });
+
+  test('the consistency sampler restarts from drawn tokens: every sample a dataset grid, T + 1 evaluations, batch-independent', async () => {
+    const o = oracle({ weights: WEIGHTS });
+    const options: SampleOptions = { n: 60, steps: 4, sampler: 'consistency', seed: 2, batchSize: 60 };
+    const a = await sampleDetailed(o, options);
+    expect(a.evaluationsPerSample).toBe(5);
+    const split = rows(await sample(o, { ...options, batchSize: 7 }));
+    const other = rows(await sample(o, { ...options, seed: 3 }));
+    const first = rows(a.tokens);
+    expect(split).toEqual(first);
+    expect(other).not.toEqual(first);
+    const counts = [0, 0, 0, 0];
+    for (const row of [...first, ...other]) {
+      const m = gridIndex(row);
+      expect(m).toBeGreaterThanOrEqual(0);
+      counts[m]++;
+    }
+    // all four grids are reached (the draws differ, not one mode)
+    expect(counts.every((c) => c > 0)).toBe(true);
     o.dispose();
   });
 

@@ -1,4 +1,4 @@
-// The noise schedule (SPEC 3), the posterior of the forward process (SPEC 4) and the DDIM step (SPEC 6.6) against
+// The noise schedule (docs/method.md section 3), the posterior of the forward process (docs/method.md section 4) and the DDIM step (docs/method.md section 6.6) against
 // closed forms and direct Gaussian algebra computed here in float64.
 import { native } from '../lib/binding';
 import { Tensor } from '../lib/tensor';

@@ -8,9 +8,9 @@
 #include <iostream>
 #include <map>
 
-#include "core/model_denoiser.h"
-#include "core/sampler.h"
-#include "core/trainer.h"
+#include "core/sample/model_denoiser.h"
+#include "core/sample/sampler.h"
+#include "core/train/trainer.h"
 
 using namespace lcmd;
 

@@ -33,6 +33,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_runtime(env, exports);
   register_data(env, exports);
   register_tokenizer(env, exports);
+  register_score(env, exports);
   register_sampler(env, exports);
   register_oracle(env, exports);
   register_model(env, exports);

@@ -20,6 +20,7 @@ struct AddonData {
   Napi::FunctionReference model_class;
   Napi::FunctionReference trainer_class;
   Napi::FunctionReference tokenizer_class;
+  Napi::FunctionReference scorer_class;
   Napi::FunctionReference dataset_class;
   Napi::FunctionReference process_group_class;
   std::vector<DenoiserClass> denoiser_classes;

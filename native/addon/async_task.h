@@ -14,7 +14,7 @@
 #include <optional>
 
 #include "addon/errors.h"
-#include "core/task_context.h"
+#include "core/base/task_context.h"
 
 namespace lcmd::addon {
 

@@ -8,10 +8,10 @@
 #include "addon/errors.h"
 #include "addon/modules.h"
 #include "addon/tensor_handle.h"
-#include "core/error.h"
-#include "core/npy.h"
-#include "core/safetensors.h"
-#include "core/token_dataset.h"
+#include "core/base/error.h"
+#include "core/formats/npy.h"
+#include "core/formats/safetensors.h"
+#include "core/data/token_dataset.h"
 
 namespace lcmd::addon {
 

@@ -15,7 +15,7 @@
 #include <memory>
 
 #include "addon/addon_data.h"
-#include "core/denoiser.h"
+#include "core/sample/denoiser.h"
 
 namespace lcmd::addon {
 

@@ -11,9 +11,9 @@
 #include "addon/modules.h"
 #include "addon/tensor_handle.h"
 #include "addon/trainer_handle.h"
-#include "core/distributed_backend.h"
-#include "core/distributed_process_group.h"
-#include "core/distributed_trainer.h"
+#include "core/distributed/backend.h"
+#include "core/distributed/process_group.h"
+#include "core/distributed/data_parallel.h"
 
 namespace lcmd::addon {
 

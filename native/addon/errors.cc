@@ -3,7 +3,7 @@
 #include <torch/torch.h>
 
 #include "addon/addon_data.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace lcmd::addon {
 

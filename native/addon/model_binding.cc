@@ -7,9 +7,9 @@
 #include "addon/model_handle.h"
 #include "addon/modules.h"
 #include "addon/tensor_handle.h"
-#include "core/checkpoint.h"
-#include "core/device.h"
-#include "core/model_denoiser.h"
+#include "core/train/checkpoint.h"
+#include "core/base/device.h"
+#include "core/sample/model_denoiser.h"
 
 namespace lcmd::addon {
 

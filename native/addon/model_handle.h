@@ -7,7 +7,7 @@
 #include <mutex>
 
 #include "addon/denoiser_handle.h"
-#include "core/lcmd_model.h"
+#include "core/model/lcmd_model.h"
 
 namespace lcmd::addon {
 

@@ -7,6 +7,7 @@ namespace lcmd::addon {
 void register_runtime(Napi::Env env, Napi::Object exports);
 void register_data(Napi::Env env, Napi::Object exports);
 void register_tokenizer(Napi::Env env, Napi::Object exports);
+void register_score(Napi::Env env, Napi::Object exports);
 void register_sampler(Napi::Env env, Napi::Object exports);
 void register_oracle(Napi::Env env, Napi::Object exports);
 void register_model(Napi::Env env, Napi::Object exports);

@@ -6,7 +6,7 @@
 #include "addon/model_handle.h"
 #include "addon/modules.h"
 #include "addon/tensor_handle.h"
-#include "core/objective.h"
+#include "core/train/objective.h"
 
 namespace lcmd::addon {
 
@@ -25,7 +25,7 @@ TrainConfig parse_train(const Napi::Value& value) {
   return c;
 }
 
-// noise: {t, s, tWeight?, epsT, eps0, dropUniforms, ratioUniforms, classUniforms}
+// noise: {t, s, tWeight?, epsT, eps0, dropUniforms, ratioUniforms, classUniforms, selfCondUniforms?}
 TrainingNoise parse_noise(Napi::Env env, const Napi::Value& value, at::ScalarType type) {
   LCMD_CHECK(value.IsObject(), "E_TYPE", "expected a noise object");
   auto o = value.As<Napi::Object>();
@@ -39,6 +39,8 @@ TrainingNoise parse_noise(Napi::Env env, const Napi::Value& value, at::ScalarTyp
   n.drop_uniforms = get("dropUniforms");
   n.ratio_uniforms = get("ratioUniforms");
   n.class_uniforms = get("classUniforms");
+  // without them no example is self-conditioned (a uniform of 1 is never below the rate)
+  n.self_cond_uniforms = o.Has("selfCondUniforms") && o.Get("selfCondUniforms").IsObject() ? get("selfCondUniforms") : torch::ones_like(n.t);
   return n;
 }
 
@@ -46,6 +48,7 @@ Napi::Object terms_to_js(Napi::Env env, const LossTerms& terms) {
   auto o = Napi::Object::New(env);
   o.Set("total", terms.total.item<double>());
   o.Set("recon", terms.recon.item<double>());
+  o.Set("ce", terms.ce.item<double>());
   o.Set("diff", terms.diff.item<double>());
   o.Set("cm", terms.cm.item<double>());
   o.Set("prior", terms.prior.item<double>());

@@ -5,8 +5,8 @@
 #include "addon/errors.h"
 #include "addon/modules.h"
 #include "addon/tensor_handle.h"
-#include "core/error.h"
-#include "core/oracle_denoiser.h"
+#include "core/base/error.h"
+#include "core/sample/oracle_denoiser.h"
 
 namespace lcmd::addon {
 

@@ -6,8 +6,8 @@
 #include "addon/addon_data.h"
 #include "addon/async_task.h"
 #include "addon/modules.h"
-#include "core/runtime_info.h"
-#include "core/threads.h"
+#include "core/base/runtime_info.h"
+#include "core/base/threads.h"
 
 namespace lcmd::addon {
 

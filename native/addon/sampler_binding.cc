@@ -5,10 +5,12 @@
 #include "addon/denoiser_handle.h"
 #include "addon/modules.h"
 #include "addon/tensor_handle.h"
-#include "core/error.h"
-#include "core/sample_noise.h"
-#include "core/sampler.h"
-#include "core/sampler_step.h"
+#include "core/base/error.h"
+#include "core/noise/sample_noise.h"
+#include "core/sample/sampler.h"
+#include "core/diffusion/ancestral_step.h"
+#include "core/diffusion/ddim_step.h"
+#include "core/sample/predicted_embedding.h"
 
 namespace lcmd::addon {
 
@@ -46,7 +48,9 @@ bool bool_option(const Napi::Object& options, const char* key, bool fallback) {
 StepRule step_rule(const std::string& name) {
   if (name == "ancestral") return StepRule::kAncestral;
   if (name == "ddim") return StepRule::kDdim;
-  fail("E_CONFIG", "sampler must be 'ancestral' or 'ddim', got '" + name + "'");
+  if (name == "consistency") return StepRule::kConsistency;
+  if (name == "maskgit") return StepRule::kMaskgit;
+  fail("E_CONFIG", "sampler must be 'ancestral', 'ddim', 'consistency' or 'maskgit', got '" + name + "'");
 }
 
 FinalRule final_rule(const std::string& name) {
@@ -66,6 +70,7 @@ SamplerOptions parse_options(Napi::Env env, const Napi::Object& o) {
   options.batch_size = integer_option(o, "batchSize", 64, 1, 9.0e15);
   options.return_probs = bool_option(o, "returnProbs", false);
   options.infill_resample = integer_option(o, "infillResample", 1, 1, 1000);
+  options.maskgit_temperature = number_option(o, "maskgitTemperature", 4.5);
   if (!o.Get("classes").IsUndefined()) options.classes = TensorHandle::From(env, o.Get("classes"), "classes");
   const bool has_tokens = !o.Get("knownTokens").IsUndefined(), has_mask = !o.Get("knownMask").IsUndefined();
   LCMD_CHECK(has_tokens == has_mask, "E_CONFIG", "known tokens need both tokens and a mask");
@@ -139,7 +144,7 @@ Napi::Value DdimStepHook(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&]() -> Napi::Value {
     auto z = TensorHandle::From(env, info[0], "z"), e = TensorHandle::From(env, info[1], "eHat");
-    return TensorHandle::Wrap(env, ddim_update(z, e, hook_times(info, 2)));
+    return TensorHandle::Wrap(env, ddim_step(z, e, hook_times(info, 2)));
   });
 }
 

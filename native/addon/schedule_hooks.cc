@@ -5,8 +5,10 @@
 #include "addon/errors.h"
 #include "addon/modules.h"
 #include "addon/tensor_handle.h"
-#include "core/error.h"
-#include "core/schedule.h"
+#include "core/base/error.h"
+#include "core/diffusion/ancestral_step.h"
+#include "core/diffusion/ddim_step.h"
+#include "core/diffusion/schedule.h"
 
 namespace lcmd::addon {
 

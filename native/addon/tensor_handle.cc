@@ -4,7 +4,7 @@
 
 #include "addon/addon_data.h"
 #include "addon/errors.h"
-#include "core/error.h"
+#include "core/base/error.h"
 
 namespace lcmd::addon {
 

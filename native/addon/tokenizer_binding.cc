@@ -9,8 +9,8 @@
 #include "addon/errors.h"
 #include "addon/modules.h"
 #include "addon/tensor_handle.h"
-#include "core/error.h"
-#include "core/vqvae.h"
+#include "core/base/error.h"
+#include "core/tokenizer/vqvae.h"
 
 namespace lcmd::addon {
 

@@ -7,8 +7,8 @@
 #include "addon/modules.h"
 #include "addon/tensor_handle.h"
 #include "addon/trainer_handle.h"
-#include "core/checkpoint.h"
-#include "core/evaluation.h"
+#include "core/train/checkpoint.h"
+#include "core/eval/evaluation.h"
 
 namespace lcmd::addon {
 
@@ -38,6 +38,7 @@ Napi::Object step_to_js(Napi::Env env, const StepResult& r) {
   o.Set("skipped", r.skipped);
   o.Set("loss", r.loss);
   o.Set("recon", r.recon);
+  o.Set("ce", r.ce);
   o.Set("diff", r.diff);
   o.Set("cm", r.cm);
   o.Set("prior", r.prior);

@@ -5,7 +5,7 @@
 #include <memory>
 #include <mutex>
 
-#include "core/trainer.h"
+#include "core/train/trainer.h"
 
 namespace lcmd::addon {
 

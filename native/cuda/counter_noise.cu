@@ -4,8 +4,8 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/torch.h>
 
-#include "core/counter_noise.h"
-#include "core/counter_noise_math.h"
+#include "core/noise/counter_noise.h"
+#include "core/noise/counter_noise_math.h"
 
 namespace lcmd {
 

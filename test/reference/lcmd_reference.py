@@ -106,8 +106,9 @@ def attention(w, prefix, x, heads):
     return linear(w, prefix + ".out", (weights @ v).transpose(1, 2).reshape(b, n, hidden))
 
 
-def forward(w, config, z, t, classes):
-    """Logits [B, N, K] of the denoiser f(z_t, t, c) in eval mode (no dropout)."""
+def forward(w, config, z, t, classes, dropped=None, self_cond=None):
+    """Logits [B, N, K] of the denoiser f(z_t, t, c) in eval mode (no dropout). dropped [B, N, 1]: positions holding the
+    [mask] vector, which get no exact-likelihood term; self_cond [B, N, d]: the previous prediction (zeros if None)."""
     schedule = Schedule(config["shift"], config["maxLogsnr"])
     level = schedule.logsnr(t) if config["timeInput"] == "logsnr" else t.double() * 1000.0
     y = linear(w, "time_mlp.2", F.silu(linear(w, "time_mlp.0", sinusoidal(level, config["condDim"]))))
@@ -117,7 +118,10 @@ def forward(w, config, z, t, classes):
         y = y + w["class_embed.weight"][classes]
     y_act = F.silu(y)
     n = z.shape[1]
-    h = linear(w, "in_proj", z) + sinusoidal(torch.arange(n, dtype=torch.float64), config["hidden"])[None]
+    x = z
+    if config["selfCondition"]:
+        x = torch.cat([z, torch.zeros_like(z) if self_cond is None else self_cond], -1)
+    h = linear(w, "in_proj", x) + sinusoidal(torch.arange(n, dtype=torch.float64), config["hidden"])[None]
     for i in range(config["layers"]):
         p = "blocks.%d" % i
         h = h + attention(w, p + ".attn", adaptive_layer_norm(w, p + ".norm1", h, y_act), config["heads"])
@@ -128,7 +132,8 @@ def forward(w, config, z, t, classes):
         table = embedding_table(w, config)
         alpha, sigma2 = schedule.alpha(t)[:, None, None], torch.sigmoid(-schedule.logsnr(t))[:, None, None]
         sq_dist = ((z[:, :, None, :] - alpha[..., None] * table[None, None]) ** 2).sum(-1)
-        logits = logits - sq_dist / (2 * sigma2) + (z**2).sum(-1, keepdim=True) / (2 * sigma2)
+        exact = -sq_dist / (2 * sigma2) + (z**2).sum(-1, keepdim=True) / (2 * sigma2)
+        logits = logits + (exact if dropped is None else torch.where(dropped, torch.zeros_like(exact), exact))
     return logits
 
 
@@ -184,10 +189,15 @@ def losses(case):
     if classes is not None and config["numClasses"] > 0 and not vlb and train["classDropout"] > 0:
         classes = torch.where(noise["classUniforms"] < train["classDropout"], torch.full_like(classes, config["numClasses"]), classes)
 
-    logits_t = forward(sw, config, z_t, t, classes)
-    logits_0 = forward(sw, config, z_0, zero, classes)
+    self_cond = None
+    if config["selfCondition"]:
+        use = (noise["selfCondUniforms"] < train["selfCondRate"]).double()[:, None, None]
+        self_cond = torch.softmax(forward(sw, config, z_t, t, classes, dropped), -1) @ table * use
+    logits_t = forward(sw, config, z_t, t, classes, dropped, self_cond)
+    logits_0 = forward(sw, config, z_0, zero, classes, dropped)
     out = {"name": case["name"]}
     out["recon"] = F.cross_entropy(logits_0.reshape(-1, config["vocabSize"]), tokens.reshape(-1)).item()
+    out["ce"] = F.cross_entropy(logits_t.reshape(-1, config["vocabSize"]), tokens.reshape(-1)).item()
     e_hat = torch.softmax(logits_t, -1) @ table
     sq_err = ((e_x - e_hat) ** 2).sum(-1)
     # KL(N(alpha_1 e, sigma_1^2 I) || N(0, I)) per token
@@ -208,13 +218,15 @@ def losses(case):
         if train["cmTarget"] == "data":
             z_s = noised(schedule.alpha(s), schedule.sigma(s), noise["epsT"])
         else:
-            e_minus = torch.softmax(forward(tw, teacher_config, z_t, t, classes), -1) @ embedding_table(tw, teacher_config)
+            e_minus = torch.softmax(forward(tw, teacher_config, z_t, t, classes, dropped), -1) @ embedding_table(tw, teacher_config)
             z_s = (s_s / s_t) * z_t + (a_s - a_t * s_s / s_t) * e_minus
-        log_q = torch.log_softmax(forward(tw, teacher_config, z_s, s, classes), -1)
+            if not before:
+                z_s = torch.where(dropped, mask, z_s)
+        log_q = torch.log_softmax(forward(tw, teacher_config, z_s, s, classes, dropped), -1)
         log_p = torch.log_softmax(logits_t, -1)
         cm = (kl(log_q, log_p) if train["klDirection"] == "teacher-student" else kl(log_p, log_q)).mean().item()
     out["cm"] = cm
-    out["total"] = out["recon"] + case["lambdaCm"] * cm + case["lambdaDiff"] * out["diff"]
+    out["total"] = train["lambdaRecon"] * out["recon"] + train["lambdaCe"] * out["ce"] + case["lambdaCm"] * cm + case["lambdaDiff"] * out["diff"]
     return out
 
 

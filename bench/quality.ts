@@ -1,0 +1,185 @@
+/**
+ * Sample quality, side by side: VQ-LCMD variants against the in-tool MaskGIT baseline, on MNIST tokens from lcmd's
+ * own tokenizer, scored by lcmd's classifier-feature scorer (not Inception FID). One command:
+ *
+ *   npx tsc -p tsconfig.json && node dist/bench/quality.js [--work DIR] [--variants small,maskgit-small,paper-small]
+ *     [--milestones 1000,4000] [--batch 32] [--n 1000] [--samplers ancestral:50,ddim:8,consistency:8] [--guidance 3]
+ *     [--out quality.json] [--sheet quality.png]
+ *
+ * DIR keeps the tokenizer, the token files and the scorer between runs (trained here when missing). Each variant
+ * trains once, from the same seed and data order; at each milestone (cumulative steps) it samples n images (n / 10
+ * per class) with every sampler listed for its method, decodes them and scores them against a fixed random subset
+ * of MNIST test digits, with the real-vs-real floor at the same n. Training time is recorded so that variants can
+ * also be compared at equal wall-clock time. The JSON holds every number; the PNG puts a 10 x 10 grid of each
+ * variant's samples at the last milestone side by side.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { PNG } from 'pngjs';
+import { defaultThreadCount } from '../lib/binding';
+import { TokenDataset } from '../lib/data';
+import { loadMnist } from '../lib/images';
+import { readNpy, tokenDTypeFor, writeNpy } from '../lib/npy';
+import { PRESETS } from '../lib/presets';
+import { sampleDetailed, type SampleOptions } from '../lib/sampler';
+import { Scorer, scoreAgainstReal, type QualityReport } from '../lib/score';
+import { Tensor } from '../lib/tensor';
+import { Tokenizer, TOKENIZER_PRESETS } from '../lib/tokenizer';
+import { Trainer } from '../lib/trainer';
+import { parseBenchArgs } from './args';
+
+interface SamplerSpec {
+  sampler: NonNullable<SampleOptions['sampler']>;
+  steps: number;
+}
+
+interface MilestoneResult {
+  step: number;
+  trainSeconds: number;
+  msPerStep: number;
+  samples: ({ sampler: string; steps: number; guidance: number; sampleSeconds: number; evaluationsPerSample: number } & QualityReport)[];
+}
+
+async function prepareData(work: string, log: (s: string) => void) {
+  fs.mkdirSync(work, { recursive: true });
+  const files = { tokenizer: path.join(work, 'tokenizer.safetensors'), tokens: path.join(work, 'train-tokens.npy'), labels: path.join(work, 'train-labels.npy'), scorer: path.join(work, 'scorer.safetensors') };
+  const train = loadMnist({ split: 'train' });
+  if (!fs.existsSync(files.tokenizer)) {
+    log('training the tokenizer (mnist preset)');
+    const tokenizer = Tokenizer.create('mnist', { seed: 0 });
+    const preset = TOKENIZER_PRESETS.mnist.train;
+    await tokenizer.train(train.images, { steps: preset.steps, batchSize: preset.batchSize, lr: preset.lr, seed: 0 });
+    await tokenizer.save(files.tokenizer);
+    tokenizer.dispose();
+  }
+  const tokenizer = await Tokenizer.load(files.tokenizer);
+  if (!fs.existsSync(files.tokens)) {
+    log('encoding the training digits');
+    const tokens = await tokenizer.encode(train.images);
+    await writeNpy(files.tokens, tokens, { dtype: tokenDTypeFor(tokenizer.config.codebookSize) });
+    await writeNpy(files.labels, train.labels, { dtype: 'int64' });
+    tokens.dispose();
+  }
+  if (!fs.existsSync(files.scorer)) {
+    log('training the scorer');
+    const scorer = Scorer.create({ channels: 1, height: 28, width: 28, numClasses: 10 }, { seed: 0 });
+    await scorer.train(train.images, train.labels, { steps: 1500, seed: 0 });
+    await scorer.save(files.scorer);
+    scorer.dispose();
+  }
+  train.images.dispose();
+  train.labels.dispose();
+  return { files, tokenizer, scorer: await Scorer.load(files.scorer) };
+}
+
+function parseSamplers(text: string): SamplerSpec[] {
+  return text.split(',').map((item) => {
+    const [sampler, steps] = item.split(':');
+    if (!['ancestral', 'ddim', 'consistency', 'maskgit'].includes(sampler) || !(Number(steps) > 0)) throw new Error(`bad sampler '${item}' (expected name:steps)`);
+    return { sampler: sampler as SamplerSpec['sampler'], steps: Number(steps) };
+  });
+}
+
+/** A grid of images [n, 1, H, W] as RGBA rows of `cols` images. */
+function gridPixels(images: Float32Array, count: number, h: number, w: number, cols: number) {
+  const rows = Math.ceil(count / cols);
+  const width = cols * (w + 2), height = rows * (h + 2);
+  const data = new Uint8Array(width * height);
+  for (let i = 0; i < count; i++) {
+    const ox = (i % cols) * (w + 2) + 1, oy = Math.floor(i / cols) * (h + 2) + 1;
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data[(oy + y) * width + ox + x] = Math.round(Math.min(1, Math.max(0, images[i * h * w + y * w + x])) * 255);
+  }
+  return { data, width, height };
+}
+
+function writeSheet(file: string, panels: { data: Uint8Array; width: number; height: number }[]): void {
+  const gap = 12;
+  const width = panels.reduce((a, p) => a + p.width + gap, gap), height = Math.max(...panels.map((p) => p.height)) + 2 * gap;
+  const png = new PNG({ width, height });
+  png.data.fill(255);
+  let x0 = gap;
+  for (const p of panels) {
+    for (let y = 0; y < p.height; y++) for (let x = 0; x < p.width; x++) {
+      const v = p.data[y * p.width + x], o = 4 * ((y + gap) * width + x0 + x);
+      png.data[o] = png.data[o + 1] = png.data[o + 2] = v;
+      png.data[o + 3] = 255;
+    }
+    x0 += p.width + gap;
+  }
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, PNG.sync.write(png));
+  fs.renameSync(tmp, file);
+}
+
+async function main(): Promise<void> {
+  const args = parseBenchArgs(process.argv.slice(2), {
+    work: '.dev/quality', variants: 'small,maskgit-small', milestones: '1000,4000', batch: '32', n: '1000', samplers: 'ancestral:50,ddim:8,consistency:8',
+    'maskgit-samplers': 'maskgit:8', guidance: '3', 'maskgit-guidance': '1', seed: '0', out: 'quality.json', sheet: 'quality.png',
+  });
+  const log = (s: string) => process.stderr.write(`[quality] ${s}\n`);
+  const milestones = args.milestones.split(',').map(Number);
+  const n = Number(args.n), batch = Number(args.batch), seed = Number(args.seed);
+  const { files, tokenizer, scorer } = await prepareData(args.work, log);
+  const test = loadMnist({ split: 'test' });
+  const testLabels = Array.from(test.labels.toTypedArray() as BigInt64Array, Number);
+  const classes = Array.from({ length: n }, (_, i) => Math.floor((i * 10) / n));
+  const report: Record<string, unknown> = { threads: defaultThreadCount(), n, batch, milestones, date: new Date().toISOString(), variants: {} };
+  const panels: ReturnType<typeof gridPixels>[] = [];
+  for (const name of args.variants.split(',')) {
+    const preset = PRESETS[name];
+    if (!preset) throw new Error(`unknown variant '${name}' (a preset name: ${Object.keys(PRESETS).join(', ')})`);
+    const maskgit = preset.model.method === 'maskgit';
+    const samplers = parseSamplers(maskgit ? args['maskgit-samplers'] : args.samplers);
+    const guidance = Number(maskgit ? args['maskgit-guidance'] : args.guidance);
+    const trainer = Trainer.create({ preset: name, model: { vocabSize: tokenizer.config.codebookSize, height: 7, width: 7, numClasses: 10 }, train: { seed } });
+    const data = await TokenDataset.open({ tokens: files.tokens, labels: files.labels, batchSize: batch, seed });
+    const results: MilestoneResult[] = [];
+    let trainSeconds = 0;
+    let lastImages: Float32Array | undefined;
+    for (const milestone of milestones) {
+      const started = process.hrtime.bigint();
+      const from = trainer.steps;
+      while (trainer.steps < milestone) {
+        const b = await data.next();
+        await trainer.step({ tokens: b.tokens, labels: b.labels });
+        b.tokens.dispose();
+        b.labels?.dispose();
+      }
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      trainSeconds += seconds;
+      const row: MilestoneResult = { step: milestone, trainSeconds, msPerStep: (1000 * seconds) / Math.max(1, milestone - from), samples: [] };
+      log(`${name}: step ${milestone}, ${row.msPerStep.toFixed(0)} ms/step`);
+      for (const spec of samplers) {
+        const t0 = process.hrtime.bigint();
+        const result = await sampleDetailed(trainer.model, { n, steps: spec.steps, sampler: spec.sampler, guidance, classes, seed, batchSize: 100 });
+        const sampleSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        const images = await tokenizer.decode(result.tokens, { grid: [7, 7] });
+        const quality = await scoreAgainstReal(scorer, images, test.images, { labels: classes, realLabels: testLabels, seed });
+        log(`${name} @${milestone} ${spec.sampler}:${spec.steps} w=${guidance}: FD ${quality.score.frechetDistance.toFixed(1)} (floor ${quality.floor.frechetDistance.toFixed(1)}), agreement ${quality.score.classAgreement?.toFixed(3)}, ${sampleSeconds.toFixed(0)} s`);
+        row.samples.push({ sampler: spec.sampler, steps: spec.steps, guidance, sampleSeconds, evaluationsPerSample: result.evaluationsPerSample, ...quality });
+        if (spec === samplers[0]) lastImages = images.toTypedArray() as Float32Array;
+        images.dispose();
+        result.tokens.dispose();
+      }
+      results.push(row);
+      (report.variants as Record<string, unknown>)[name] = { preset: PRESETS[name], parameters: trainer.model.parameterCount, milestones: results };
+      fs.writeFileSync(args.out, JSON.stringify(report, null, 2) + '\n');
+    }
+    if (lastImages) {
+      // 10 x 10: ten samples of each class, one row per class
+      const pick = new Float32Array(100 * 28 * 28);
+      const perClass = n / 10;
+      for (let c = 0; c < 10; c++) for (let j = 0; j < 10; j++) pick.set(lastImages.subarray((c * perClass + j) * 784, (c * perClass + j + 1) * 784), (c * 10 + j) * 784);
+      panels.push(gridPixels(pick, 100, 28, 28, 10));
+    }
+    data.dispose();
+    trainer.dispose();
+  }
+  if (panels.length) writeSheet(args.sheet, panels);
+  log(`wrote ${args.out}${panels.length ? ` and ${args.sheet}` : ''}`);
+}
+
+void main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,26 @@
+// The ancestral step (docs/method.md, "Forward process" and "Sampling"): a draw from the posterior
+// q(z_s | z_t, x = e_hat) = N(mu_Q, sigma_Q^2 I), and the forward jump back from s to t that infill resampling uses.
+#pragma once
+#include <torch/torch.h>
+
+#include "core/diffusion/step_times.h"
+
+namespace lcmd {
+
+// q(z_s | z_t, x) for s < t, elementwise over broadcastable float64 tensors of alpha/sigma at s and t.
+// mu_Q = coef_z * z_t + coef_x * e_x, variance var.
+struct PosteriorCoefficients {
+  at::Tensor coef_z;
+  at::Tensor coef_x;
+  at::Tensor var;
+};
+PosteriorCoefficients posterior_coefficients(const at::Tensor& alpha_s, const at::Tensor& sigma_s, const at::Tensor& alpha_t,
+                                             const at::Tensor& sigma_t);
+
+// mu_Q(z_t, e_hat) + sigma_Q * noise, with noise ~ N(0, I) of z_t's shape.
+at::Tensor ancestral_update(const at::Tensor& z_t, const at::Tensor& e_hat, const at::Tensor& noise, const StepTimes& times);
+
+// z_t = alpha_{t|s} z_s + sigma_{t|s} noise, a draw from q(z_t | z_s) (RePaint's jump of one step).
+at::Tensor forward_update(const at::Tensor& z_s, const at::Tensor& noise, const StepTimes& times);
+
+}  // namespace lcmd

@@ -1,0 +1,121 @@
+#include "core/train/objective.h"
+
+#include <cmath>
+#include <limits>
+
+#include "core/train/consistency_loss.h"
+#include "core/train/maskgit_loss.h"
+#include "core/train/token_dropping.h"
+
+namespace lcmd {
+
+namespace {
+
+// [B] float64 schedule values -> [B, 1, 1] in the dtype of `like`
+at::Tensor per_example(const at::Tensor& v, const at::Tensor& like) { return v.to(like.scalar_type()).view({-1, 1, 1}); }
+
+LossTerms maskgit_terms(LcmdModelImpl& model, const TrainConfig& config, const ObjectiveInputs& in, const at::Tensor& classes) {
+  auto loss = maskgit_loss(model, config, in.tokens, classes, *in.noise);
+  auto zero = torch::zeros({}, loss.ce.options());
+  LossTerms out;
+  out.total = loss.total;
+  out.ce = loss.ce;
+  out.accuracy_t = loss.accuracy;
+  out.recon = torch::full({}, std::numeric_limits<double>::quiet_NaN(), loss.ce.options());
+  out.diff = out.cm = out.prior = zero;
+  return out;
+}
+
+}  // namespace
+
+at::Tensor prior_kl(const at::Tensor& e, double alpha_1, double sigma_1) {
+  double d = double(e.size(-1));
+  double s2 = sigma_1 * sigma_1;
+  return 0.5 * (alpha_1 * alpha_1 * e.pow(2).sum(-1) + d * (s2 - 1.0 - std::log(s2)));
+}
+
+LossTerms compute_losses(LcmdModelImpl& student, LcmdModelImpl& teacher, const TrainConfig& config, const ObjectiveInputs& in) {
+  const auto& noise = *in.noise;
+  const auto& schedule = student.schedule();
+  const auto& mc = student.config();
+  const int64_t batch = in.tokens.size(0);
+  const int64_t vocab = mc.vocab_size;
+  const bool vlb = config.objective == "vlb";
+
+  at::Tensor classes = in.classes;
+  if (classes.defined() && mc.num_classes > 0 && !vlb && config.class_dropout > 0) {
+    classes = torch::where(noise.class_uniforms < config.class_dropout, torch::full_like(classes, mc.num_classes), classes);
+  }
+  if (mc.method == "maskgit") return maskgit_terms(student, config, in, classes);
+
+  auto table = student.embedding()->table();
+  auto e_x = torch::embedding(table, in.tokens);  // [B, N, d], undropped: the L_diff target
+  auto dropped = drop_mask(config.drop_strategy, vlb ? 0.0 : config.drop_rate, noise.drop_uniforms, noise.ratio_uniforms, noise.t);
+  auto mask_vec = student.embedding()->mask_vector().to(e_x.dtype());
+  const bool before = config.drop_placement == "before-noise";
+  auto e_in = before ? torch::where(dropped.unsqueeze(-1), mask_vec, e_x) : e_x;
+  auto apply_late_drop = [&](const at::Tensor& z) { return before ? z : torch::where(dropped.unsqueeze(-1), mask_vec, z); };
+
+  auto alpha_t = per_example(schedule.alpha(noise.t), e_x), sigma_t = per_example(schedule.sigma(noise.t), e_x);
+  auto z_t = apply_late_drop(alpha_t * e_in + sigma_t * noise.eps_t);
+
+  // Self-conditioning: for a share of the examples, a first gradient-free prediction at t becomes part of the input.
+  at::Tensor self_cond;
+  if (mc.self_condition) {
+    torch::NoGradGuard no_grad;
+    auto use = (noise.self_cond_uniforms < config.self_cond_rate).to(e_x.dtype()).view({-1, 1, 1});
+    auto first = student.forward(z_t, noise.t, classes, {at::Tensor(), dropped});
+    self_cond = (student.predicted_embedding(first) * use).detach();
+  }
+
+  // One batched student forward for t and, when the reconstruction term is on, for 0.
+  const bool recon_on = config.lambda_recon > 0 || vlb;
+  at::Tensor logits_t, logits_0;
+  if (recon_on) {
+    auto zero_t = torch::zeros_like(noise.t);
+    auto alpha_0 = per_example(schedule.alpha(zero_t), e_x), sigma_0 = per_example(schedule.sigma(zero_t), e_x);
+    auto z_0 = apply_late_drop(alpha_0 * e_in + sigma_0 * noise.eps_0);
+    ForwardExtras extras{self_cond.defined() ? torch::cat({self_cond, torch::zeros_like(self_cond)}) : at::Tensor(), torch::cat({dropped, dropped})};
+    auto both_classes = classes.defined() ? torch::cat({classes, classes}) : classes;
+    auto logits = student.forward(torch::cat({z_t, z_0}), torch::cat({noise.t, zero_t}), both_classes, extras);
+    logits_t = logits.narrow(0, 0, batch);
+    logits_0 = logits.narrow(0, batch, batch);
+  } else {
+    logits_t = student.forward(z_t, noise.t, classes, {self_cond, dropped});
+  }
+
+  LossTerms out;
+  auto flat_tokens = in.tokens.reshape({-1});
+  out.recon = recon_on ? torch::nn::functional::cross_entropy(logits_0.reshape({-1, vocab}), flat_tokens)
+                       : torch::full({}, std::numeric_limits<double>::quiet_NaN(), logits_t.options());
+  out.ce = torch::nn::functional::cross_entropy(logits_t.reshape({-1, vocab}), flat_tokens);
+  auto e_hat = student.predicted_embedding(logits_t);
+  auto sq_err = (e_x.to(e_hat.dtype()) - e_hat).pow(2).sum(-1);  // [B, N]
+  double alpha_1 = schedule.alpha(1.0), sigma_1 = schedule.sigma(1.0);
+  out.prior = prior_kl(e_x, alpha_1, sigma_1).mean();
+  out.accuracy_t = (logits_t.argmax(-1) == in.tokens).to(at::kFloat).mean();
+
+  if (vlb) {
+    out.diff = (sq_err.mean(1) * noise.t_weight.to(sq_err.dtype())).mean();
+    out.cm = torch::zeros({}, out.recon.options());
+    out.total = out.recon + out.prior + out.diff;
+    return out;
+  }
+
+  out.diff = sq_err.mean();
+  if (in.lambda_cm > 0) {
+    at::Tensor log_q = in.fixed_cm_log_q;
+    if (!log_q.defined()) log_q = consistency_target(teacher, config, noise, {z_t.detach(), e_in.detach(), dropped, classes, before ? at::Tensor() : mask_vec.detach()});
+    out.cm_log_q = log_q;
+    auto log_p = torch::log_softmax(logits_t, -1);
+    out.cm = (config.kl_direction == "teacher-student" ? kl_divergence(log_q, log_p) : kl_divergence(log_p, log_q)).mean();
+  } else {
+    out.cm = torch::zeros({}, out.ce.options());
+  }
+  out.total = in.lambda_cm * out.cm + in.lambda_diff * out.diff;
+  if (recon_on) out.total = out.total + config.lambda_recon * out.recon;
+  if (config.lambda_ce > 0) out.total = out.total + config.lambda_ce * out.ce;
+  return out;
+}
+
+}  // namespace lcmd

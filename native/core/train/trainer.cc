@@ -1,0 +1,230 @@
+#include "core/train/trainer.h"
+
+#include <cmath>
+
+#include "core/base/compat.h"
+#include "core/base/device.h"
+#include "core/train/ema.h"
+#include "core/base/error.h"
+#include "core/train/lr_schedule.h"
+#include "core/train/objective.h"
+#include "core/noise/training_noise.h"
+
+namespace lcmd {
+
+namespace {
+
+// No weight decay on the embedding table, the [mask] vector, the class embedding, norms and biases.
+bool decays(const std::string& name, const at::Tensor& p) {
+  return p.dim() >= 2 && name.rfind("embedding.", 0) != 0 && name.rfind("class_embed.", 0) != 0;
+}
+
+std::vector<at::Tensor> values_of(const torch::OrderedDict<std::string, at::Tensor>& dict) {
+  std::vector<at::Tensor> out;
+  for (const auto& item : dict) out.push_back(item.value());
+  return out;
+}
+
+void copy_named(LcmdModelImpl& model, const std::string& prefix, const std::map<std::string, at::Tensor>& tensors) {
+  torch::NoGradGuard no_grad;
+  for (auto& item : model.named_parameters()) {
+    auto it = tensors.find(prefix + item.key());
+    LCMD_CHECK(it != tensors.end(), "E_CHECKPOINT", "the checkpoint lacks tensor '" + prefix + item.key() + "'");
+    LCMD_CHECK(it->second.sizes() == item.value().sizes(), "E_CHECKPOINT",
+               "tensor '" + prefix + item.key() + "' has shape " + c10::str(it->second.sizes()) + " in the checkpoint but the model expects " +
+                   c10::str(item.value().sizes()));
+    item.value().copy_(it->second);
+  }
+}
+
+}  // namespace
+
+Trainer::Trainer(const ModelConfig& model_config, const TrainConfig& train_config)
+    : config_(train_config), device_(parse_device(train_config.device)) {
+  config_.validate();
+  LCMD_CHECK(config_.precision == "fp32" || device_.is_cuda(), "E_CONFIG",
+             "precision 'bf16' needs a CUDA device; use fp32 on the CPU");
+  LCMD_CHECK(model_config.method != "maskgit" || config_.objective == "lcmd", "E_CONFIG",
+             "train.objective 'vlb' is a diffusion objective; a model of method 'maskgit' trains with its own loss");
+  // Attention dropout draws from the default generator: seed it so a run is reproducible (and it is checkpointed).
+  torch::manual_seed(config_.seed);
+  model_ = LcmdModel(model_config);
+  model_->to(device_);
+  model_->train();
+  ema_ = copy_model(*model_);
+  ema_->eval();
+  if (config_.teacher == "ema") {
+    teacher_ = copy_model(*model_);
+    teacher_->eval();
+  }
+  std::vector<bool> decay;
+  for (auto& item : model_->named_parameters()) {
+    if (!item.value().requires_grad()) continue;
+    names_.push_back(item.key());
+    params_.push_back(item.value());
+    decay.push_back(decays(item.key(), item.value()));
+  }
+  optimizer_ = std::make_unique<AdamW>(params_, decay, AdamWOptions{config_.beta1, config_.beta2, config_.adam_eps, config_.weight_decay});
+}
+
+LcmdModelImpl& Trainer::teacher() {
+  if (config_.teacher == "ema") return *teacher_;
+  if (config_.teacher == "sampling") return *ema_;
+  return *model_;  // online: the student under stop-gradient
+}
+
+void Trainer::validate_batch(const at::Tensor& tokens, const at::Tensor& classes) const {
+  const auto& mc = model_->config();
+  LCMD_CHECK(tokens.dim() == 2 && tokens.size(1) == mc.num_tokens() && tokens.size(0) > 0, "E_SHAPE",
+             "expected tokens of shape [B, " + std::to_string(mc.num_tokens()) + "], got " + c10::str(tokens.sizes()));
+  LCMD_CHECK(!at::isFloatingType(tokens.scalar_type()) && tokens.scalar_type() != at::kBool, "E_DTYPE",
+             "token ids must be integers, got " + std::string(c10::toString(tokens.scalar_type())));
+  auto lo = tokens.min().item<int64_t>(), hi = tokens.max().item<int64_t>();
+  LCMD_CHECK(lo >= 0 && hi < mc.vocab_size, "E_RANGE",
+             "token ids must be in [0, " + std::to_string(mc.vocab_size - 1) + "], got values in [" + std::to_string(lo) + ", " +
+                 std::to_string(hi) + "]");
+  if (classes.defined()) {
+    LCMD_CHECK(mc.num_classes > 0, "E_CONFIG", "class labels were given but the model is unconditional (numClasses = 0)");
+    LCMD_CHECK(classes.dim() == 1 && classes.size(0) == tokens.size(0), "E_SHAPE",
+               "expected one class label per example ([" + std::to_string(tokens.size(0)) + "]), got " + c10::str(classes.sizes()));
+    auto clo = classes.min().item<int64_t>(), chi = classes.max().item<int64_t>();
+    LCMD_CHECK(clo >= 0 && chi < mc.num_classes, "E_RANGE",
+               "class labels must be in [0, " + std::to_string(mc.num_classes - 1) + "], got values in [" + std::to_string(clo) + ", " +
+                   std::to_string(chi) + "]");
+  }
+}
+
+StepResult Trainer::step(const at::Tensor& tokens_in, const at::Tensor& classes_in, int64_t example_offset) {
+  validate_batch(tokens_in, classes_in);
+  auto tokens = tokens_in.to(device_, at::kLong);
+  auto classes = classes_in.defined() ? classes_in.to(device_, at::kLong) : classes_in;
+  const auto& mc = model_->config();
+  const int64_t batch = tokens.size(0);
+
+  StepResult r;
+  r.lr = learning_rate(config_, steps_);
+  r.lambda_cm = config_.objective == "vlb" || mc.method == "maskgit" ? 0.0 : lambda_cm_at(config_, steps_);
+  r.lambda_diff = lambda_diff_at(config_, steps_);
+  auto noise = draw_training_noise(config_.seed, steps_, example_offset, batch, mc.num_tokens(), mc.embed_dim, model_->schedule(),
+                                   config_.objective == "vlb", device_);
+
+  for (auto& p : params_) p.mutable_grad() = at::Tensor();
+  LossTerms terms;
+  {
+    compat::AutocastScope autocast(config_.precision == "bf16");
+    terms = compute_losses(*model_, teacher(), config_, {tokens, classes, &noise, r.lambda_cm, r.lambda_diff});
+  }
+  r.loss = terms.total.item<double>();
+  bool finite_loss = std::isfinite(r.loss);
+  if (finite_loss) terms.total.backward();
+
+  std::vector<at::Tensor> grads;
+  for (auto& p : params_) {
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    // a non-finite local loss poisons the gradients, so every rank sees it after the all-reduce and skips together
+    if (!finite_loss) p.mutable_grad().fill_(std::numeric_limits<float>::quiet_NaN());
+    grads.push_back(p.grad());
+  }
+  if (sync_) sync_(grads);
+
+  double norm_sq = 0;
+  {
+    torch::NoGradGuard no_grad;
+    auto norms = at::_foreach_norm(grads);
+    norm_sq = torch::stack(norms).to(at::kDouble).pow(2).sum().item<double>();
+  }
+  r.grad_norm = std::sqrt(norm_sq);
+  r.recon = terms.recon.item<double>();
+  r.ce = terms.ce.item<double>();
+  r.diff = terms.diff.item<double>();
+  r.cm = terms.cm.item<double>();
+  r.prior = terms.prior.item<double>();
+  r.accuracy_t = terms.accuracy_t.item<double>();
+
+  if (!std::isfinite(r.grad_norm)) {
+    r.skipped = true;
+    ++skipped_;
+  } else {
+    if (config_.grad_clip > 0 && r.grad_norm > config_.grad_clip) {
+      torch::NoGradGuard no_grad;
+      at::_foreach_mul_(grads, config_.grad_clip / (r.grad_norm + 1e-6));
+    }
+    optimizer_->step(r.lr);
+    update_emas();
+  }
+  for (auto& p : params_) p.mutable_grad() = at::Tensor();
+  ++steps_;
+  r.step = steps_;
+  return r;
+}
+
+void Trainer::load_codebook(const at::Tensor& codebook) {
+  LCMD_CHECK(steps_ == 0, "E_CONFIG", "load the codebook before the first training step (this trainer has taken " + std::to_string(steps_) + ")");
+  LCMD_CHECK(codebook.is_floating_point(), "E_DTYPE", "the codebook must be a floating-point tensor, got " + std::string(c10::toString(codebook.scalar_type())));
+  LCMD_CHECK(torch::isfinite(codebook).all().item<bool>(), "E_RANGE", "the codebook holds non-finite values");
+  const auto on_device = codebook.to(device_);
+  model_->embedding()->load_codebook(on_device);
+  ema_->embedding()->load_codebook(on_device);
+  if (teacher_) teacher_->embedding()->load_codebook(on_device);
+}
+
+void Trainer::update_emas() {
+  // n counts applied updates, so the warm-up restarts neither on skipped steps nor on resume
+  int64_t n = optimizer_->steps() - 1;
+  auto student = values_of(model_->named_parameters());
+  auto ema = values_of(ema_->named_parameters());
+  ema_update(ema, student, ema_decay_at(config_.ema_decay, n, true));
+  if (teacher_) {
+    auto teacher = values_of(teacher_->named_parameters());
+    ema_update(teacher, student, ema_decay_at(config_.teacher_decay, n, config_.teacher_warmup));
+  }
+}
+
+std::vector<std::pair<std::string, at::Tensor>> Trainer::state_tensors() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& item : model_->named_parameters()) out.emplace_back("model." + item.key(), item.value().detach());
+  for (const auto& item : ema_->named_parameters()) out.emplace_back("ema." + item.key(), item.value().detach());
+  if (teacher_)
+    for (const auto& item : teacher_->named_parameters()) out.emplace_back("teacher." + item.key(), item.value().detach());
+  for (size_t i = 0; i < names_.size(); ++i) {
+    out.emplace_back("optim.exp_avg." + names_[i], optimizer_->exp_avg()[i]);
+    out.emplace_back("optim.exp_avg_sq." + names_[i], optimizer_->exp_avg_sq()[i]);
+  }
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  out.emplace_back("rng.cpu", generator.get_state());
+  return out;
+}
+
+void Trainer::load_state(const std::map<std::string, at::Tensor>& tensors, int64_t steps, int64_t skipped, int64_t optimizer_steps) {
+  copy_named(*model_, "model.", tensors);
+  copy_named(*ema_, "ema.", tensors);
+  if (teacher_) {
+    // a checkpoint from a run with another teacher mode starts the teacher from the sampling EMA
+    bool has_teacher = tensors.count("teacher." + names_.front()) > 0;
+    copy_named(*teacher_, has_teacher ? "teacher." : "ema.", tensors);
+  }
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < names_.size(); ++i) {
+    auto m = tensors.find("optim.exp_avg." + names_[i]);
+    auto v = tensors.find("optim.exp_avg_sq." + names_[i]);
+    LCMD_CHECK(m != tensors.end() && v != tensors.end(), "E_CHECKPOINT", "the checkpoint lacks optimizer state for '" + names_[i] + "'");
+    LCMD_CHECK(m->second.sizes() == params_[i].sizes() && v->second.sizes() == params_[i].sizes(), "E_CHECKPOINT",
+               "optimizer state for '" + names_[i] + "' has the wrong shape");
+    optimizer_->exp_avg()[i].copy_(m->second);
+    optimizer_->exp_avg_sq()[i].copy_(v->second);
+  }
+  optimizer_->set_steps(optimizer_steps);
+  auto rng = tensors.find("rng.cpu");
+  if (rng != tensors.end()) {
+    try {
+      at::Generator generator = at::detail::getDefaultCPUGenerator();
+      generator.set_state(rng->second);
+    } catch (const c10::Error&) {
+      fail("E_CHECKPOINT", "the checkpoint's RNG state is invalid");
+    }
+  }
+  steps_ = steps;
+  skipped_ = skipped;
+}
+
+}  // namespace lcmd
