@@ -37,6 +37,8 @@ export interface NativeRuntimeInfo {
   cudaAvailable: boolean;
   devices: { index: number; name: string; memoryGiB: number }[];
   threads: number;
+  /** every pool's size; openblas is -1 when no OpenBLAS is loaded */
+  threadPools: { intraOp: number; interOp: number; openblas: number };
 }
 
 // sampler (lib/sampler.ts, lib/oracle.ts): the sampling loop, the oracle denoiser, test hooks
@@ -334,6 +336,7 @@ export interface NativeAddon {
     flatIndices: number[],
     epsilon: number,
   ): { analytic: number[]; numeric: number[] };
+  uniformFromBits(words: BigUint64Array): Float32Array;
   scheduleValues(t: Float64Array, shift: number, maxLogsnr: number): { logsnr: Float64Array; alpha: Float64Array; sigma: Float64Array; dlogsnr: Float64Array };
   posteriorCoefficients(alphaS: Float64Array, sigmaS: Float64Array, alphaT: Float64Array, sigmaT: Float64Array): { coefZ: Float64Array; coefX: Float64Array; variance: Float64Array };
   ddimStep(zT: NativeTensorHandle, eHat: NativeTensorHandle, alphaS: NativeTensorHandle, sigmaS: NativeTensorHandle, alphaT: NativeTensorHandle, sigmaT: NativeTensorHandle): NativeTensorHandle;

@@ -114,3 +114,22 @@ test('the lcmd version is the package version', () => {
   const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
   expect(lcmdVersion()).toBe(pkg.version);
 });
+
+test('LCMD_NUM_THREADS bounds every pool, OpenBLAS included', async () => {
+  // a child process, so the setting is the first one its libtorch sees
+  const script = `const { info } = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist', 'lib', 'info.js'))});
+    info().then((r) => console.log(JSON.stringify(r.threadPools)));`;
+  const run = (threads: string) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, LCMD_NUM_THREADS: threads };
+    delete env.OMP_NUM_THREADS;
+    delete env.OPENBLAS_NUM_THREADS;
+    return JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', env, timeout: 60000 })) as { intraOp: number; interOp: number; openblas: number };
+  };
+  for (const threads of ['1', '2']) {
+    const pools = run(threads);
+    expect(pools.intraOp).toBe(Number(threads));
+    expect(pools.interOp).toBe(Number(threads));
+    // Debian's libtorch multiplies through libblas.so.3; with OpenBLAS selected its pool follows the setting too
+    if (pools.openblas !== -1) expect(pools.openblas).toBe(Number(threads));
+  }
+});

@@ -38,6 +38,12 @@ Napi::Value RuntimeInfoJs(const Napi::CallbackInfo& info) {
     }
     out.Set("devices", devices);
     out.Set("threads", r.threads);
+    auto pools = thread_pools();
+    auto p = Napi::Object::New(env);
+    p.Set("intraOp", pools.intra_op);
+    p.Set("interOp", pools.inter_op);
+    p.Set("openblas", pools.openblas);
+    out.Set("threadPools", p);
     return out;
   });
 }

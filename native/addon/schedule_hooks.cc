@@ -9,6 +9,7 @@
 #include "core/diffusion/ancestral_step.h"
 #include "core/diffusion/ddim_step.h"
 #include "core/diffusion/schedule.h"
+#include "core/noise/counter_noise_math.h"
 
 namespace lcmd::addon {
 
@@ -74,9 +75,23 @@ Napi::Value DdimStepJs(const Napi::CallbackInfo& info) {
   });
 }
 
+// uniformFromBits(BigUint64Array of random words) -> Float32Array of the uniforms they map to
+Napi::Value UniformFromBits(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    LCMD_CHECK(info.Length() > 0 && info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_biguint64_array,
+               "E_TYPE", "expected a BigUint64Array of random words");
+    auto words = info[0].As<Napi::TypedArrayOf<uint64_t>>();
+    auto out = Napi::Float32Array::New(env, words.ElementLength());
+    for (size_t i = 0; i < words.ElementLength(); ++i) out[i] = uniform_from_bits(words[i]);
+    return out;
+  });
+}
+
 }  // namespace
 
 void register_schedule_hooks(Napi::Env env, Napi::Object exports) {
+  exports.Set("uniformFromBits", Napi::Function::New(env, UniformFromBits));
   exports.Set("scheduleValues", Napi::Function::New(env, ScheduleValues));
   exports.Set("posteriorCoefficients", Napi::Function::New(env, PosteriorCoefficientsJs));
   exports.Set("ddimStep", Napi::Function::New(env, DdimStepJs));

@@ -1,5 +1,7 @@
 #include "core/model/model_config.h"
 
+#include <unistd.h>
+
 #include <cmath>
 
 #include "core/base/error.h"
@@ -7,7 +9,23 @@
 
 namespace lcmd {
 
-void ModelConfig::validate() const {
+namespace {
+
+double physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? double(pages) * double(page) : 0.0;
+}
+
+}  // namespace
+
+double ModelConfig::estimated_parameters() const {
+  const double h = double(hidden), c = double(cond_dim), d = double(embed_dim);
+  const double block = 4 * h * h + 2 * double(mlp_ratio) * h * h + 4 * c * h;  // attention, MLP, two AdaLN projections
+  return double(layers) * block + double(vocab_size) * (d + h) + (self_condition ? 2 : 1) * d * h + 2 * c * c +
+         double(num_classes + 1) * c;
+}
+
+void ModelConfig::validate(int copies) const {
   auto positive = [](int64_t v, const char* name) {
     LCMD_CHECK(v > 0, "E_CONFIG", std::string("model.") + name + " must be a positive integer, got " + std::to_string(v));
   };
@@ -21,6 +39,18 @@ void ModelConfig::validate() const {
   positive(mlp_ratio, "mlpRatio");
   positive(cond_dim, "condDim");
   LCMD_CHECK(num_classes >= 0, "E_CONFIG", "model.numClasses must be >= 0 (0 = unconditional)");
+  // Hard ceilings far above any real model, so that a typo fails here and not as an allocation of petabytes.
+  auto at_most = [](int64_t v, int64_t max, const char* name, const char* flag) {
+    LCMD_CHECK(v <= max, "E_CONFIG", std::string("model.") + name + " (" + flag + ") is " + std::to_string(v) + "; at most " +
+                                         std::to_string(max) + " is supported");
+  };
+  at_most(layers, 1000, "layers", "--layers");
+  at_most(hidden, 65536, "hidden", "--hidden");
+  at_most(heads, 4096, "heads", "--heads");
+  at_most(embed_dim, 65536, "embedDim", "--embed-dim");
+  at_most(cond_dim, 65536, "condDim", "model.condDim");
+  at_most(mlp_ratio, 64, "mlpRatio", "model.mlpRatio");
+  at_most(num_classes, 10000000, "numClasses", "--num-classes, or the largest label + 1 of --labels");
   LCMD_CHECK(hidden % heads == 0, "E_CONFIG",
              "model.hidden (" + std::to_string(hidden) + ") must be divisible by model.heads (" + std::to_string(heads) + ")");
   LCMD_CHECK(vocab_size <= (int64_t(1) << 24), "E_CONFIG", "model.vocabSize is implausibly large (max 16M)");
@@ -34,6 +64,12 @@ void ModelConfig::validate() const {
              "E_CONFIG", "model.method 'maskgit' takes no exactLikelihoodLogits, selfCondition, l2NormalizeEmbeddings or freezeEmbeddings");
   LCMD_CHECK(shift > 0 && std::isfinite(shift), "E_CONFIG", "model.shift must be a positive number");
   LCMD_CHECK(max_logsnr > 0 && max_logsnr < 40, "E_CONFIG", "model.maxLogsnr must be in (0, 40)");
+  const double bytes = estimated_parameters() * 4.0 * double(copies), memory = physical_memory_bytes();
+  LCMD_CHECK(memory == 0 || bytes < memory, "E_MEMORY",
+             "a model of " + std::to_string(layers) + " layers of width " + std::to_string(hidden) + " (--layers, --hidden) has about " +
+                 std::to_string(int64_t(estimated_parameters() / 1e6)) + "M parameters: " + std::to_string(int64_t(bytes / 1e9)) +
+                 " GB for its " + std::to_string(copies) + " copies (weights, EMAs, optimizer state), more than this machine's " +
+                 std::to_string(int64_t(memory / 1e9)) + " GB; choose a smaller model");
 }
 
 void to_json(nlohmann::json& j, const ModelConfig& c) {

@@ -36,7 +36,10 @@ struct ModelConfig {
   double max_logsnr = 15.0;  // clip of the unshifted log-SNR
 
   int64_t num_tokens() const { return height * width; }
-  void validate() const;
+  // The parameter count the config implies (before building it), in double so absurd sizes do not overflow.
+  double estimated_parameters() const;
+  // Checks every key's range, and that `copies` copies of the weights (4 bytes each) fit in this machine's memory.
+  void validate(int copies = 1) const;
 };
 
 void to_json(nlohmann::json& j, const ModelConfig& c);

@@ -21,11 +21,15 @@ LCMD_HOST_DEVICE uint64_t mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-// Uniform in (0, 1), never 0 or 1 (so logs are finite): 24 high bits, offset by half a step.
-LCMD_HOST_DEVICE float counter_uniform(uint64_t key, uint64_t index) {
-  uint64_t bits = mix64(key ^ mix64(index));
-  return (float((bits >> 40) & 0xFFFFFFull) + 0.5f) * (1.0f / 16777216.0f);
+// Uniform in (0, 1) from the 23 high bits of a random word: (k + 0.5) 2^-23 for k in [0, 2^23). Every k + 0.5 needs
+// at most 24 significant bits, so float32 holds it exactly: the values are equally spaced, the largest is
+// 1 - 2^-24 and the smallest 2^-24 (never 0 or 1, so logs are finite). With 24 bits, k + 0.5 would round to an even
+// integer for k >= 2^23 and k = 2^24 - 1 would give exactly 1.
+LCMD_HOST_DEVICE float uniform_from_bits(uint64_t bits) {
+  return (float(bits >> 41) + 0.5f) * (1.0f / 8388608.0f);
 }
+
+LCMD_HOST_DEVICE float counter_uniform(uint64_t key, uint64_t index) { return uniform_from_bits(mix64(key ^ mix64(index))); }
 
 // Standard normal by Box-Muller from two independent uniforms of the same stream.
 LCMD_HOST_DEVICE float counter_normal(uint64_t key, uint64_t index) {

@@ -1,5 +1,7 @@
 #include "core/train/checkpoint.h"
 
+#include "core/train/checkpoint_tensor.h"
+
 #include <nlohmann/json.hpp>
 
 #include "core/base/device.h"
@@ -101,12 +103,7 @@ LcmdModel load_model_weights(const std::string& path, bool use_ema, const std::s
   const std::string prefix = use_ema ? "ema." : "model.";
   torch::NoGradGuard no_grad;
   for (auto& item : model->named_parameters()) {
-    auto it = file.tensors.find(prefix + item.key());
-    LCMD_CHECK(it != file.tensors.end(), "E_CHECKPOINT", path + " lacks tensor '" + prefix + item.key() + "'");
-    LCMD_CHECK(it->second.sizes() == item.value().sizes(), "E_CHECKPOINT",
-               path + ": tensor '" + prefix + item.key() + "' has shape " + c10::str(it->second.sizes()) + ", expected " +
-                   c10::str(item.value().sizes()));
-    item.value().copy_(it->second);
+    item.value().copy_(checkpoint_tensor(file.tensors, prefix + item.key(), item.value(), path));
   }
   model->to(parse_device(device));
   model->eval();

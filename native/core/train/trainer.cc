@@ -4,6 +4,7 @@
 
 #include "core/base/compat.h"
 #include "core/base/device.h"
+#include "core/train/checkpoint_tensor.h"
 #include "core/train/ema.h"
 #include "core/base/error.h"
 #include "core/train/lr_schedule.h"
@@ -27,14 +28,7 @@ std::vector<at::Tensor> values_of(const torch::OrderedDict<std::string, at::Tens
 
 void copy_named(LcmdModelImpl& model, const std::string& prefix, const std::map<std::string, at::Tensor>& tensors) {
   torch::NoGradGuard no_grad;
-  for (auto& item : model.named_parameters()) {
-    auto it = tensors.find(prefix + item.key());
-    LCMD_CHECK(it != tensors.end(), "E_CHECKPOINT", "the checkpoint lacks tensor '" + prefix + item.key() + "'");
-    LCMD_CHECK(it->second.sizes() == item.value().sizes(), "E_CHECKPOINT",
-               "tensor '" + prefix + item.key() + "' has shape " + c10::str(it->second.sizes()) + " in the checkpoint but the model expects " +
-                   c10::str(item.value().sizes()));
-    item.value().copy_(it->second);
-  }
+  for (auto& item : model.named_parameters()) item.value().copy_(checkpoint_tensor(tensors, prefix + item.key(), item.value(), "the checkpoint"));
 }
 
 }  // namespace
@@ -47,6 +41,8 @@ Trainer::Trainer(const ModelConfig& model_config, const TrainConfig& train_confi
   LCMD_CHECK(model_config.method != "maskgit" || config_.objective == "lcmd", "E_CONFIG",
              "train.objective 'vlb' is a diffusion objective; a model of method 'maskgit' trains with its own loss");
   // Attention dropout draws from the default generator: seed it so a run is reproducible (and it is checkpointed).
+  // the student, its gradient, the sampling EMA, the teacher and Adam's two moments
+  model_config.validate(6);
   torch::manual_seed(config_.seed);
   model_ = LcmdModel(model_config);
   model_->to(device_);
@@ -205,13 +201,8 @@ void Trainer::load_state(const std::map<std::string, at::Tensor>& tensors, int64
   }
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < names_.size(); ++i) {
-    auto m = tensors.find("optim.exp_avg." + names_[i]);
-    auto v = tensors.find("optim.exp_avg_sq." + names_[i]);
-    LCMD_CHECK(m != tensors.end() && v != tensors.end(), "E_CHECKPOINT", "the checkpoint lacks optimizer state for '" + names_[i] + "'");
-    LCMD_CHECK(m->second.sizes() == params_[i].sizes() && v->second.sizes() == params_[i].sizes(), "E_CHECKPOINT",
-               "optimizer state for '" + names_[i] + "' has the wrong shape");
-    optimizer_->exp_avg()[i].copy_(m->second);
-    optimizer_->exp_avg_sq()[i].copy_(v->second);
+    optimizer_->exp_avg()[i].copy_(checkpoint_tensor(tensors, "optim.exp_avg." + names_[i], optimizer_->exp_avg()[i], "the checkpoint"));
+    optimizer_->exp_avg_sq()[i].copy_(checkpoint_tensor(tensors, "optim.exp_avg_sq." + names_[i], optimizer_->exp_avg_sq()[i], "the checkpoint"));
   }
   optimizer_->set_steps(optimizer_steps);
   auto rng = tensors.find("rng.cpu");
