@@ -10,7 +10,7 @@ function expectedCount(c: ModelConfig): number {
   const linear = (inputs: number, outputs: number) => inputs * outputs + outputs;
   const h = c.hidden;
   const embeddings = c.vocabSize * c.embedDim + c.embedDim; // table and [mask]
-  const input = linear(c.embedDim, h);
+  const input = linear(c.selfCondition ? 2 * c.embedDim : c.embedDim, h); // self-conditioning also reads e_hat
   const time = 2 * linear(c.condDim, c.condDim);
   const classes = c.numClasses > 0 ? (c.numClasses + 1) * c.condDim : 0; // with the null class
   const block = 2 * linear(c.condDim, 2 * h) + linear(h, 3 * h) + linear(h, h) + linear(h, c.mlpRatio * h) + linear(c.mlpRatio * h, h);
@@ -41,7 +41,7 @@ describe('presets', () => {
   });
 
   test('small and paper-small are under 5M parameters', () => {
-    for (const preset of ['small', 'paper-small']) {
+    for (const preset of ['small', 'paper-small', 'maskgit-small', 'cdcd-small', 'cdcd-cm-small']) {
       const { count, config } = created(preset);
       expect(count).toBe(expectedCount(config));
       expect(count).toBeLessThan(5e6);
@@ -66,8 +66,8 @@ describe('presets', () => {
     const badConfigs = [
       () => Model.create('no-such-preset'),
       () => Model.create({ model: { layerz: 3 } as Partial<ModelConfig> }),
-      // exact-likelihood logits (on in small) would score the [mask] vector of dropped positions as a token
-      () => Trainer.create({ preset: 'small', train: { dropRate: 0.2 } }),
+      // diffusion-only options on the MaskGIT baseline
+      () => Model.create({ preset: 'maskgit-small', model: { exactLikelihoodLogits: true } }),
     ];
     for (const bad of badConfigs) {
       let error: unknown;
@@ -79,5 +79,7 @@ describe('presets', () => {
       expect(error).toBeInstanceOf(LcmdError);
       expect((error as LcmdError).code).toBe('E_CONFIG');
     }
+    // exact-likelihood logits with dropping now work: the dropped positions get no exact term
+    Trainer.create({ preset: 'small', train: { dropRate: 0.2 } }).dispose();
   });
 });

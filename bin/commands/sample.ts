@@ -22,7 +22,8 @@ export interface SampleCommandOptions {
   /** samples per class with classes, otherwise in total (default 8) */
   num?: number;
   steps?: number;
-  sampler?: 'ancestral' | 'ddim';
+  sampler?: 'ancestral' | 'ddim' | 'consistency' | 'maskgit';
+  maskgitTemperature?: number;
   guidance?: number;
   /** class ids, or 'all' (the default for class-conditional models) */
   classes?: number[] | 'all';
@@ -90,7 +91,8 @@ export async function runSampling(opts: SampleCommandOptions, context: { signal?
     const result = await sampleDetailed(model, {
       n,
       steps,
-      sampler: opts.sampler ?? 'ancestral',
+      sampler: opts.sampler,
+      maskgitTemperature: opts.maskgitTemperature,
       guidance: opts.guidance ?? 0,
       classes,
       seed: opts.seed ?? 0,
@@ -110,7 +112,7 @@ export async function runSampling(opts: SampleCommandOptions, context: { signal?
     const tokens = result.tokens;
     const cols = classes ? perClass : Math.ceil(Math.sqrt(n));
     const rows = Math.ceil(n / cols);
-    print(`sampled ${n} grids of ${height}x${width} tokens in ${formatDuration(seconds)} (${result.evaluationsPerSample} network evaluations each, ${opts.sampler ?? 'ancestral'}, guidance ${opts.guidance ?? 0})`);
+    print(`sampled ${n} grids of ${height}x${width} tokens in ${formatDuration(seconds)} (${result.evaluationsPerSample} network evaluations each, ${opts.sampler ?? (model.config.method === 'maskgit' ? 'maskgit' : 'ancestral')}, guidance ${opts.guidance ?? 0})`);
     if (opts.out) {
       ensureParentFolder(opts.out);
       await writeNpy(opts.out, tokens, { dtype: tokenDTypeFor(vocabSize) });
@@ -155,7 +157,8 @@ export function registerSample(program: Command): void {
     .requiredOption('--checkpoint <file>', 'a checkpoint written by lcmd train', existingFile)
     .option('-n, --num <n>', `samples per class with --classes (one grid row each), otherwise in total (default ${DEFAULT_COUNT})`, positiveInt)
     .option('--steps <T>', 'sampling steps; each sample takes T + 1 network evaluations (default 50)', positiveInt)
-    .option('--sampler <kind>', "ancestral (the paper's) or ddim (deterministic, for few steps)", oneOf(['ancestral', 'ddim'] as const))
+    .option('--sampler <kind>', "ancestral (the paper's), ddim (deterministic), consistency (draw tokens and re-noise, for few steps); maskgit for MaskGIT models (their default)", oneOf(['ancestral', 'ddim', 'consistency', 'maskgit'] as const))
+    .option('--maskgit-temperature <x>', 'MaskGIT: Gumbel noise on the log-confidence, annealed to 0 (default 4.5)', nonNegativeNumber)
     .option('--guidance <w>', 'classifier-free guidance weight w >= 0 (default 0: none)', nonNegativeNumber)
     .option('--classes <list>', "comma-separated class ids, or 'all' (default for class-conditional models): one grid row per class", classList)
     .option('--seed <n>', 'seed; the same seed gives the same samples whatever --batch-size (default 0)', nonNegativeInt)

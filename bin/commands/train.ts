@@ -29,7 +29,8 @@ import { ABLATIONS, presetNames } from '../../lib/presets';
 import { TrainingRun, type TrainingOutcome } from '../../lib/training-run';
 
 /** Model fields a flag may set, by commander attribute name (camelCase of the flag). */
-const MODEL_FLAGS: { flag: string; key: keyof ModelConfig; parser: Parser<number>; text: string }[] = [
+const MODEL_FLAGS: { flag: string; key: keyof ModelConfig; parser: Parser<number> | Parser<string>; text: string }[] = [
+  { flag: '--method <kind>', key: 'method', parser: oneOf(['lcmd', 'maskgit'] as const), text: 'lcmd (continuous diffusion, default) or maskgit (the masked-token baseline on the same body)' },
   { flag: '--vocab-size <k>', key: 'vocabSize', parser: positiveInt, text: "K, the number of token ids (default: the preset's; must exceed every id in --data)" },
   { flag: '--embed-dim <d>', key: 'embedDim', parser: positiveInt, text: 'd, the embedding width' },
   { flag: '--layers <n>', key: 'layers', parser: positiveInt, text: 'transformer blocks' },
@@ -43,6 +44,10 @@ const TRAIN_FLAGS: { flag: string; key: keyof TrainConfig; parser: TrainFlagPars
   { flag: '--lr <x>', key: 'lr', parser: positiveNumber, text: 'AdamW learning rate' },
   { flag: '--lambda-cm <x>', key: 'lambdaCm', parser: nonNegativeNumber, text: 'weight of the consistency-matching loss' },
   { flag: '--lambda-diff <x>', key: 'lambdaDiff', parser: nonNegativeNumber, text: 'weight of the diffusion (embedding MSE) loss' },
+  { flag: '--lambda-ce <x>', key: 'lambdaCe', parser: nonNegativeNumber, text: 'weight of the cross-entropy -log p(x | z_t) at the sampled t' },
+  { flag: '--lambda-recon <x>', key: 'lambdaRecon', parser: nonNegativeNumber, text: 'weight of the reconstruction term at t = 0 (0 skips its forward)' },
+  { flag: '--self-cond-rate <p>', key: 'selfCondRate', parser: unitInterval, text: 'self-conditioning models: share of examples that see a first prediction' },
+  { flag: '--label-smoothing <x>', key: 'labelSmoothing', parser: unitInterval, text: 'MaskGIT: label smoothing of the masked-token cross-entropy' },
   { flag: '--seed <n>', key: 'seed', parser: nonNegativeInt, text: 'seed of the initial weights, the training noise and the data order' },
   { flag: '--teacher <kind>', key: 'teacher', parser: oneOf(['ema', 'sampling', 'online'] as const), text: 'CM teacher: ema (own EMA), sampling (share the sampling EMA), online (stop-gradient student)' },
   { flag: '--cm-target <kind>', key: 'cmTarget', parser: oneOf(['teacher', 'data'] as const), text: "CM target: teacher (the paper's DDIM step) or data" },
@@ -54,7 +59,7 @@ const TRAIN_FLAGS: { flag: string; key: keyof TrainConfig; parser: TrainFlagPars
   { flag: '--class-dropout <p>', key: 'classDropout', parser: unitInterval, text: 'probability of the null class (guidance training)' },
   { flag: '--weight-decay <x>', key: 'weightDecay', parser: nonNegativeNumber, text: 'AdamW weight decay' },
   { flag: '--grad-clip <x>', key: 'gradClip', parser: nonNegativeNumber, text: 'gradient-norm clip (0 = off)' },
-  { flag: '--objective <kind>', key: 'objective', parser: oneOf(['lcmd', 'vlb'] as const), text: "lcmd (SPEC 6) or vlb (CSDM's bound)" },
+  { flag: '--objective <kind>', key: 'objective', parser: oneOf(['lcmd', 'vlb'] as const), text: "lcmd (docs/method.md section 6) or vlb (CSDM's bound)" },
   { flag: '--device <name>', key: 'device', parser: device, text: 'cpu, cuda or cuda:N (default cpu)' },
   { flag: '--precision <p>', key: 'precision', parser: oneOf(['fp32', 'bf16'] as const), text: 'fp32, or bf16 autocast' },
 ];
@@ -158,7 +163,7 @@ export function registerTrain(program: Command): void {
     .option('--eval-every <n>', 'steps between held-out evaluations (default: only at the end)', positiveInt)
     .option('--codebook <tokenizer.safetensors>', "start the embedding table from a tokenizer's codebook (with --ablation csdm-dagger, which also freezes it)", existingFile)
     .option('--no-blas-check', 'skip the short matrix-product speed check');
-  for (const f of MODEL_FLAGS) cmd.option(f.flag, f.text, f.parser);
+  for (const f of MODEL_FLAGS) cmd.option(f.flag, f.text, f.parser as Parser<unknown>);
   for (const f of TRAIN_FLAGS) cmd.option(f.flag, f.text, f.parser as Parser<unknown>);
   cmd.addOption(new Option('--nproc-per-node <n>', 'data-parallel: start n worker processes on this node (one per GPU)').argParser(positiveInt));
   cmd.addOption(new Option('--nnodes <n>', 'nodes in the run (default 1)').argParser(positiveInt));
