@@ -1,7 +1,7 @@
 /** The mean losses of the steps since the last log line (skipped, non-finite steps left out). */
 import type { StepResult } from './trainer';
 
-export const LOGGED_LOSSES = ['loss', 'recon', 'cm', 'diff', 'prior', 'accuracyT'] as const;
+export const LOGGED_LOSSES = ['loss', 'recon', 'ce', 'cm', 'diff', 'prior', 'accuracyT'] as const;
 
 export class LossWindow {
   private sums: Record<string, number> = {};

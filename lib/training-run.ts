@@ -420,7 +420,9 @@ export class TrainingRun {
               const means = await group.allreduceNumbers(keys.map((k) => lastLosses![k]), 'mean');
               keys.forEach((k, i) => (lastLosses![k] = means[i]));
             }
-            const entry = { type: 'step', step: r.step, ...lastLosses, gradNorm: r.gradNorm, lr: r.lr, lambdaCm: r.lambdaCm, lambdaDiff: r.lambdaDiff, skippedSteps: skipped, imagesPerSecond: event.imagesPerSecond, seconds: (Date.now() - started) / 1000 };
+            // the embedding scale and spread, so that a collapse shows in the log (and in `lcmd plot`)
+            const embeddings = this.trainer.embeddingStats();
+            const entry = { type: 'step', step: r.step, ...lastLosses, embedNorm: embeddings.meanNorm, embedDistanceRatio: embeddings.distanceToNorm, gradNorm: r.gradNorm, lr: r.lr, lambdaCm: r.lambdaCm, lambdaDiff: r.lambdaDiff, skippedSteps: skipped, imagesPerSecond: event.imagesPerSecond, seconds: (Date.now() - started) / 1000 };
             appendLog(entry);
             events.onLog?.(entry);
           }
