@@ -7,6 +7,7 @@ import { registerInfo } from './commands/info';
 import { registerTokenize } from './commands/tokenize';
 import { registerTrain } from './commands/train';
 import { registerSample } from './commands/sample';
+import { registerInpaint } from './commands/inpaint';
 import { registerEval } from './commands/eval';
 import { registerDemo } from './commands/demo';
 import { registerBench } from './commands/bench';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerTokenize(program);
   registerTrain(program);
   registerSample(program);
+  registerInpaint(program);
   registerEval(program);
   registerDemo(program);
   registerBench(program);
