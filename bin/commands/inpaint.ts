@@ -117,6 +117,7 @@ export async function runInpaint(opts: InpaintCommandOptions, context: { signal?
     const k = opts.completions ?? DEFAULT_COMPLETIONS;
     const steps = opts.steps ?? 50;
     const progress = context.progress ?? new ProgressLine({ label: 'inpaint', plainEvery: Math.max(1, Math.round(steps / 4)) });
+    const started = Date.now();
     const result = await inpaint(model, images ? { images, tokenizer } : { tokens, tokenizer }, {
       region: opts.region,
       regionName: '--region',
@@ -130,7 +131,12 @@ export async function runInpaint(opts: InpaintCommandOptions, context: { signal?
       seed: opts.seed ?? 0,
       batchSize: opts.batchSize,
       signal: context.signal,
-      onProgress: (e) => progress.update({ step: (e.batch - 1) * e.steps + e.step, total: e.batches * e.steps }),
+      onProgress: (e) => {
+        const done = (e.batch - 1) * e.steps + e.step;
+        const total = e.batches * e.steps;
+        const elapsed = (Date.now() - started) / 1000;
+        progress.update({ step: done, total, rate: (n * k * done) / total / Math.max(elapsed, 1e-9), rateUnit: 'completions/s', etaSeconds: (elapsed / done) * (total - done) });
+      },
     });
     progress.finish();
     try {
