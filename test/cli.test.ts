@@ -176,7 +176,7 @@ const hasMnist = (() => {
   const r = await runCli(['demo', '--fast', '--out', out]);
   expect(r.stderr).not.toMatch(/error/i);
   expect(r.status).toBe(0);
-  for (const stage of ['[1/6] MNIST', '[2/6] tokenizer', '[3/6] tokenize', '[4/6] train', '[5/6] held-out bits/token', '[6/6] sample + decode']) expect(r.stdout).toContain(stage);
+  for (const stage of ['[1/7] MNIST', '[2/7] tokenizer', '[3/7] tokenize', '[4/7] train', '[5/7] held-out bits/token', '[6/7] sample + decode', '[7/7] inpaint']) expect(r.stdout).toContain(stage);
   const grid = path.join(out, 'digits.png');
   expect(r.stdout).toContain(`the digits: ${grid}`);
   expect(r.stdout).toMatch(/tokenizer PSNR \d+\.\d+ dB, held-out \d+\.\d+ bits per token, demo total \d+:\d\d/);
@@ -184,12 +184,15 @@ const hasMnist = (() => {
   const png = PNG.sync.read(fs.readFileSync(grid));
   expect([png.width, png.height]).toEqual([10 * 28 + 11 * 2, 10 * 28 + 11 * 2]);
   expect(readNpyFile(path.join(out, 'sample-labels.npy')).values).toEqual(Array.from({ length: 100 }, (_, i) => Math.floor(i / 10)));
+  // the inpainting sheet: 8 test digits, each a row of original, masked input and 4 completions
+  const sheet = PNG.sync.read(fs.readFileSync(path.join(out, 'inpaint.png')));
+  expect([sheet.width, sheet.height]).toEqual([6 * 28 + 7 * 2, 8 * 28 + 9 * 2]);
 
   // a rerun with more steps reuses the tokenizer and tokens, and resumes the model
   const again = await runCli(['demo', '--fast', '--out', out, '--steps', '12']);
   expect(again.status).toBe(0);
-  expect(again.stdout).toContain('[2/6] tokenizer (reused)');
-  expect(again.stdout).toContain('[3/6] tokenize (reused)');
+  expect(again.stdout).toContain('[2/7] tokenizer (reused)');
+  expect(again.stdout).toContain('[3/7] tokenize (reused)');
   expect(again.stdout).toMatch(/resuming .* at step 10/);
   expect(again.stdout).toMatch(/12 steps \(2 in this run\)/);
 }, 300_000); // two demo runs, each through every stage

@@ -6,6 +6,8 @@
  *   4. train a class-conditional VQ-LCMD with the `small` preset
  *   5. measure held-out bits per token on the test digits
  *   6. sample a 10 x 10 grid with guidance, one row per digit, decode it and write a PNG
+ *   7. inpaint: a few test digits with their bottom half regenerated toward their own label, several completions
+ *      each, as a second PNG (inpaint.png)
  * Each stage keeps its outputs in --out; a rerun reuses finished stages and resumes an interrupted training.
  */
 import { Command } from 'commander';
@@ -24,11 +26,15 @@ import { CHECKPOINT_FILE } from '../../lib/run-folder';
 import { Tokenizer, TOKENIZER_PRESETS, type TokenizerEvaluation } from '../../lib/tokenizer';
 import { TrainingRun, type TrainingOutcome } from '../../lib/training-run';
 import { runEvaluation } from './eval';
+import { runInpaint } from './inpaint';
 import { runSampling } from './sample';
 
 /** The model preset the demo trains (its architecture and losses live in lib/presets.ts). */
 export const DEMO_PRESET = 'small';
 export const DEMO_TOKENIZER_PRESET = 'mnist';
+/** The inpainting picture: this many test digits, each with this many completions of its bottom half (cheap: 32 samples). */
+export const DEMO_INPAINT_DIGITS = 8;
+export const DEMO_INPAINT_COMPLETIONS = 4;
 
 export interface DemoBudget {
   /** tokenizer training steps and batch (the preset's by default) */
@@ -90,10 +96,10 @@ interface Manifest {
 }
 
 function stageLine(index: number, name: string, seconds: number, detail: string): string {
-  return `[${index}/6] ${name.padEnd(22)} ${formatDuration(seconds).padStart(7)}  ${detail}`;
+  return `[${index}/7] ${name.padEnd(22)} ${formatDuration(seconds).padStart(7)}  ${detail}`;
 }
 
-export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<{ grid: string; psnr: number; bitsPerToken: number; seconds: number }> {
+export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<{ grid: string; inpaint: string; psnr: number; bitsPerToken: number; seconds: number }> {
   const out = path.resolve(opts.out ?? 'lcmd-demo');
   const budget: DemoBudget = { ...(opts.fast ? FAST_BUDGET : DEMO_BUDGET) };
   if (opts.steps !== undefined) budget.steps = opts.steps;
@@ -118,6 +124,7 @@ export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<
     samples: path.join(out, 'samples.npy'),
     sampleLabels: path.join(out, 'sample-labels.npy'),
     grid: path.join(out, 'digits.png'),
+    inpaint: path.join(out, 'inpaint.png'),
   };
   const demoStarted = Date.now();
   const print = (line: string) => console.log(line);
@@ -228,11 +235,24 @@ export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<
     sampled.tokens.dispose();
     print(stageLine(6, 'sample + decode', (Date.now() - t) / 1000, `${sampled.rows} rows (digits 0-9) x ${sampled.cols}, ${budget.sampleSteps} steps, guidance ${budget.guidance}`));
 
+    // 7. inpainting: test digits with the bottom half regenerated, guided toward their own label
+    t = Date.now();
+    const inpainted = await runInpaint(
+      {
+        checkpoint, tokenizer: files.tokenizer, images: 'mnist:test', limit: DEMO_INPAINT_DIGITS, region: { kind: 'half', side: 'bottom' },
+        completions: DEMO_INPAINT_COMPLETIONS, steps: budget.sampleSteps, guidance: budget.guidance, seed, sheet: files.inpaint,
+      },
+      { signal, print: () => undefined },
+    );
+    inpainted.dispose();
+    print(stageLine(7, 'inpaint', (Date.now() - t) / 1000, `${DEMO_INPAINT_DIGITS} test digits, bottom half regenerated, ${DEMO_INPAINT_COMPLETIONS} completions each (original, masked, completions per row)`));
+
     const seconds = (Date.now() - demoStarted) / 1000;
     print('');
     print(`tokenizer PSNR ${evaluation.psnr.toFixed(2)} dB, held-out ${v.totalBits.toFixed(3)} bits per token, demo total ${formatDuration(seconds)}`);
     print(`the digits: ${files.grid}`);
-    return { grid: files.grid, psnr: evaluation.psnr, bitsPerToken: v.totalBits, seconds };
+    print(`inpainting: ${files.inpaint}`);
+    return { grid: files.grid, inpaint: files.inpaint, psnr: evaluation.psnr, bitsPerToken: v.totalBits, seconds };
   } finally {
     tokenizer?.dispose();
     train.images.dispose();
@@ -246,7 +266,7 @@ export function registerDemo(program: Command): void {
   const preset = PRESETS[DEMO_PRESET];
   program
     .command('demo')
-    .description(`the whole pipeline on MNIST: tokenizer, tokens, a class-conditional VQ-LCMD (preset ${DEMO_PRESET}), and a PNG grid of sampled digits`)
+    .description(`the whole pipeline on MNIST: tokenizer, tokens, a class-conditional VQ-LCMD (preset ${DEMO_PRESET}), a PNG grid of sampled digits, and an inpainting sheet`)
     .option('--out <dir>', 'where every stage writes (default ./lcmd-demo); a rerun reuses finished stages', outputFolder)
     .option('--steps <n>', `VQ-LCMD training steps (default ${DEMO_BUDGET.steps})`, positiveInt)
     .option('--guidance <w>', `classifier-free guidance weight of the samples (default ${DEMO_BUDGET.guidance})`, nonNegativeNumber)
