@@ -10,7 +10,7 @@
  * split between the ranks (LCMD_NUM_THREADS = cores / ranks, OMP_WAIT_POLICY=PASSIVE), as the launcher does.
  */
 import { spawn } from 'child_process';
-import * as fs from 'fs';
+import { writeFileAtomic } from '../lib/atomic-write';
 import * as os from 'os';
 import { PassThrough } from 'stream';
 import { native } from '../lib/binding';
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
     ...(rows[2] ? { scaling: rows[2].imagesPerSecond / rows[0].imagesPerSecond } : {}),
   };
   const json = JSON.stringify(report, null, 2);
-  if (args.out) fs.writeFileSync(args.out, json + '\n');
+  if (args.out) writeFileAtomic(args.out, json + '\n');
   process.stdout.write(json + '\n');
 }
 

@@ -8,7 +8,7 @@
  * Models come from MODEL_FACTORIES: the paper-shaped oracle (16x16 tokens, K = 1024, d = 256) measures the sampler's
  * own cost; 'small' and 'paper-uncond' are freshly initialised presets (throughput does not depend on training).
  */
-import * as fs from 'fs';
+import { writeFileAtomic } from '../lib/atomic-write';
 import { native } from '../lib/binding';
 import { Model } from '../lib/model';
 import { createOracleDenoiser } from '../lib/oracle';
@@ -133,7 +133,7 @@ async function main(): Promise<void> {
     rows,
   };
   const json = JSON.stringify(report, null, 2);
-  if (args.out) fs.writeFileSync(args.out, json + '\n');
+  if (args.out) writeFileAtomic(args.out, json + '\n');
   else process.stdout.write(json + '\n');
 }
 

@@ -5,7 +5,7 @@
  * Writes one JSON object to stdout (or --out). Timings exclude two warm-up steps. With two precisions, each row of the
  * second carries its speed-up over the first, measured side by side in this run.
  */
-import * as fs from 'fs';
+import { writeFileAtomic } from '../lib/atomic-write';
 import { info } from '../lib/info';
 import { Tensor } from '../lib/tensor';
 import { Trainer } from '../lib/trainer';
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
   const runtime = await info({ measureGemm: device === 'cpu' });
   const report = JSON.stringify({ benchmark: 'training', threads: runtime.threads, torch: runtime.torchVersion, blas: runtime.blasLibrary, gemmGflops: runtime.gemmGflops, devices: runtime.devices, rows }, null, 2);
   const out = arg('out', '');
-  if (out) fs.writeFileSync(out, report + '\n');
+  if (out) writeFileAtomic(out, report + '\n');
   else console.log(report);
 }
 

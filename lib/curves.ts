@@ -14,7 +14,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { TopLevelSpec } from 'vega-lite';
+import { writeFileAtomic as writeAtomically } from './atomic-write';
 import { LcmdError } from './errors';
+import { ensureParentFolder } from './folders';
 
 export const LOG_FILE_NAME = 'log.jsonl';
 
@@ -839,10 +841,10 @@ function startsWith(file: string, test: (head: Buffer) => boolean): boolean {
 
 /**
  * Checks that `file` may be written as a `kind` file: its name ends in .png / .svg, and if something is there it is
- * a file of that kind (a picture from an earlier run), never a folder, a log or anything else. `flag` names the
- * option in the message. E_USAGE otherwise.
+ * a file of that kind (a picture from an earlier run), never a folder, a log or anything else (`force`, the --force
+ * flag, allows any file). `flag` names the option in the message. E_USAGE otherwise.
  */
-export function checkPictureTarget(file: string, kind: 'png' | 'svg', flag: string): void {
+export function checkPictureTarget(file: string, kind: 'png' | 'svg', flag: string, force = false): void {
   if (path.extname(file).toLowerCase() !== `.${kind}`) {
     throw new LcmdError(`${flag} ${file}: the file name must end in .${kind}`, 'E_USAGE');
   }
@@ -853,6 +855,7 @@ export function checkPictureTarget(file: string, kind: 'png' | 'svg', flag: stri
     return;
   }
   if (!stat.isFile()) throw new LcmdError(`${flag} ${file} exists and is not a file; give a path for the .${kind} picture`, 'E_USAGE');
+  if (force) return;
   let ok = false;
   try {
     ok = startsWith(file, (head) =>
@@ -862,30 +865,12 @@ export function checkPictureTarget(file: string, kind: 'png' | 'svg', flag: stri
     throw new LcmdError(`${flag} ${file} exists and cannot be read to check what it is: ${(err as Error).message}`, 'E_IO');
   }
   if (!ok && !(stat.size === 0)) {
-    throw new LcmdError(`${flag} ${file} exists and is not a ${kind.toUpperCase()} file; refusing to overwrite it. Remove it or choose another path`, 'E_USAGE');
+    throw new LcmdError(`${flag} ${file} exists and is not a ${kind.toUpperCase()} file; refusing to overwrite it. Remove it, choose another path, or add --force to replace it`, 'E_USAGE');
   }
 }
 
-/** Writes `data` to `file` through a temporary file in the same folder and a rename: never a half-written picture. */
-export function writeFileAtomic(file: string, data: Buffer | string): void {
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${Date.now().toString(36)}`);
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeFileSync(fd, data);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    try {
-      fs.rmSync(tmp, { force: true });
-    } catch {
-      // the folder itself could not be made: there is no temporary file
-    }
-    throw new LcmdError(`cannot write ${file}: ${(err as Error).message}`, 'E_IO');
-  }
+/** Writes `data` to `file` atomically (lib/atomic-write.ts), creating its folder first: never a half-written picture. */
+export function writeFileAtomic(file: string, data: Buffer | string, flag?: string): void {
+  ensureParentFolder(file, flag);
+  writeAtomically(file, data, flag);
 }

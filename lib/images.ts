@@ -9,7 +9,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { PNG } from 'pngjs';
+import { writeFileAtomic } from './atomic-write';
 import { check, LcmdError } from './errors';
+import { ensureFolder } from './folders';
 import { readNpy } from './npy';
 import { Tensor } from './tensor';
 import { integerInRange, nonNegativeInteger, positiveInteger } from './validation';
@@ -211,16 +213,6 @@ function imageShape(images: Tensor, what: string): [number, number, number, numb
 
 const toByte = (v: number): number => Math.round(Math.min(1, Math.max(0, Number.isNaN(v) ? 0 : v)) * 255);
 
-function atomicWrite(file: string, data: Buffer): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw new LcmdError(`cannot write ${file}: ${(err as Error).message}`, 'E_IO');
-  }
-}
 
 /** Encodes a [C, H, W] float plane set (C = 1 or 3) into PNG bytes. */
 function encodePng(pixels: ArrayLike<number>, offset: number, c: number, h: number, w: number): Buffer {
@@ -240,7 +232,7 @@ function encodePng(pixels: ArrayLike<number>, offset: number, c: number, h: numb
 export function writePng(file: string, image: Tensor): void {
   const [n, c, h, w] = imageShape(image, 'image');
   check(n === 1, 'E_SHAPE', `writePng writes one image; got ${n} (use writePngGrid or writePngFolder)`);
-  atomicWrite(file, encodePng(image.toTypedArray() as Float32Array, 0, c, h, w));
+  writeFileAtomic(file, encodePng(image.toTypedArray() as Float32Array, 0, c, h, w));
 }
 
 export interface GridOptions {
@@ -274,7 +266,7 @@ export function writePngGrid(file: string, images: Tensor, options: GridOptions 
       for (let y = 0; y < h; y++)
         for (let x = 0; x < w; x++) canvas[ch * width * height + (top + y) * width + left + x] = src[((i * c + ch) * h + y) * w + x];
   }
-  atomicWrite(file, encodePng(canvas, 0, c, height, width));
+  writeFileAtomic(file, encodePng(canvas, 0, c, height, width));
   return { rows, cols, width, height };
 }
 
@@ -285,16 +277,12 @@ export function writePngFolder(dir: string, images: Tensor, options: { prefix?: 
   check(!prefix.includes('/'), 'E_USAGE', 'the file prefix must not contain /');
   const start = options.start ?? 0;
   nonNegativeInteger(start, 'start');
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-  } catch (err) {
-    throw new LcmdError(`cannot create the folder ${dir}: ${(err as Error).message}`, 'E_IO');
-  }
+  ensureFolder(dir);
   const src = images.toTypedArray() as Float32Array;
   const files: string[] = [];
   for (let i = 0; i < n; i++) {
     const file = path.join(dir, `${prefix}${String(start + i).padStart(6, '0')}.png`);
-    atomicWrite(file, encodePng(src, i * c * h * w, c, h, w));
+    writeFileAtomic(file, encodePng(src, i * c * h * w, c, h, w));
     files.push(file);
   }
   return files;

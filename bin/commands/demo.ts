@@ -17,8 +17,10 @@ import { nonNegativeInt, nonNegativeNumber, outputFolder, positiveInt, usage } f
 import { interruptible } from '../interrupt';
 import { formatDuration, ProgressLine } from '../progress';
 import { trainWithOutput } from '../training-output';
-import { LcmdError } from '../../lib/errors';
+import { check, LcmdError } from '../../lib/errors';
+import { writeFileAtomic } from '../../lib/atomic-write';
 import { ensureFolder } from '../../lib/folders';
+import { ioError } from '../../lib/io-errors';
 import { loadMnist } from '../../lib/images';
 import { tokenDTypeFor, writeNpy } from '../../lib/npy';
 import { PRESETS } from '../../lib/presets';
@@ -99,6 +101,24 @@ function stageLine(index: number, name: string, seconds: number, detail: string)
   return `[${index}/7] ${name.padEnd(22)} ${formatDuration(seconds).padStart(7)}  ${detail}`;
 }
 
+/** The demo folder's demo.json; one that cannot be read or parsed is E_IO / E_DATA naming it. */
+function readManifest(file: string): Manifest {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw ioError(`cannot read ${file}`, err);
+  }
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    check(parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed), 'E_DATA', `${file} is not a JSON object`);
+    return parsed as Manifest;
+  } catch (err) {
+    if (err instanceof LcmdError) throw err;
+    throw new LcmdError(`${file} is not valid JSON (${(err as Error).message}): delete it, or use another --out`, 'E_DATA');
+  }
+}
+
 export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<{ grid: string; inpaint: string; psnr: number; bitsPerToken: number; seconds: number }> {
   const out = path.resolve(opts.out ?? 'lcmd-demo');
   const budget: DemoBudget = { ...(opts.fast ? FAST_BUDGET : DEMO_BUDGET) };
@@ -106,13 +126,13 @@ export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<
   if (opts.guidance !== undefined) budget.guidance = opts.guidance;
   if (opts.sampleSteps !== undefined) budget.sampleSteps = opts.sampleSteps;
   const seed = opts.seed ?? 0;
-  ensureFolder(out);
+  ensureFolder(out, '--out');
   const manifestFile = path.join(out, 'demo.json');
   if (fs.existsSync(manifestFile)) {
-    const previous = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as Manifest;
+    const previous = readManifest(manifestFile);
     usage(previous.fast === Boolean(opts.fast), `${out} holds a demo run ${previous.fast ? 'with' : 'without'} --fast; use another --out, or delete it`);
   }
-  fs.writeFileSync(manifestFile, JSON.stringify({ fast: Boolean(opts.fast) } satisfies Manifest) + '\n');
+  writeFileAtomic(manifestFile, JSON.stringify({ fast: Boolean(opts.fast) } satisfies Manifest) + '\n');
   const files = {
     tokenizer: path.join(out, 'tokenizer.safetensors'),
     tokenizerReport: path.join(out, 'tokenizer.json'),
@@ -168,7 +188,7 @@ export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<
       progress.finish();
       evaluation = await tokenizer.evaluate(test.images, { signal });
       await tokenizer.save(files.tokenizer);
-      fs.writeFileSync(files.tokenizerReport, JSON.stringify(evaluation, null, 2) + '\n');
+      writeFileAtomic(files.tokenizerReport, JSON.stringify(evaluation, null, 2) + '\n');
       print(stageLine(2, 'tokenizer', (Date.now() - t) / 1000, `held-out PSNR ${evaluation.psnr.toFixed(2)} dB (MSE ${evaluation.mse.toFixed(5)}), codebook usage ${(100 * evaluation.usage).toFixed(1)}%`));
     }
 
