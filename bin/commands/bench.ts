@@ -10,7 +10,9 @@ import * as path from 'path';
 import { device, listOf, oneOf, outputFile, usage } from '../cli-options';
 import { interruptible } from '../interrupt';
 import { LcmdError } from '../../lib/errors';
+import { writeFileAtomic } from '../../lib/atomic-write';
 import { ensureParentFolder } from '../../lib/folders';
+import { checkOutputFile } from '../../lib/output-targets';
 import { lcmdVersion } from '../../lib/info';
 
 export const BENCHMARKS = ['training', 'sampling', 'distributed'] as const;
@@ -68,7 +70,10 @@ export function registerBench(program: Command): void {
     .option('--which <list>', `comma-separated: ${BENCHMARKS.join(', ')} (default all)`, listOf(oneOf(BENCHMARKS)))
     .option('--out <file.json>', 'write the report here (default: print it)', outputFile)
     .option('--device <name>', 'cpu, cuda or cuda:N (default cpu)', device)
-    .action(async (opts: { which?: BenchmarkName[]; out?: string; device?: string }) => {
+    .option('--force', 'replace --out even if it holds another kind of file')
+    .action(async (opts: { which?: BenchmarkName[]; out?: string; device?: string; force?: boolean }) => {
+      // the report is written after minutes of work: check where it goes first
+      if (opts.out) checkOutputFile(opts.out, { flag: '--out', kind: 'json', force: opts.force });
       const which = [...new Set(opts.which ?? BENCHMARKS)];
       const missing = which.filter((name) => !fs.existsSync(benchmarkScript(name)));
       usage(missing.length === 0, `no compiled benchmark script for ${missing.join(', ')} (looked for ${missing.map(benchmarkScript).join(', ')}); build with npx tsc -p tsconfig.json, or pick --which from the others`);
@@ -94,8 +99,8 @@ export function registerBench(program: Command): void {
       };
       const json = JSON.stringify(report, null, 2) + '\n';
       if (opts.out) {
-        ensureParentFolder(opts.out);
-        fs.writeFileSync(opts.out, json);
+        ensureParentFolder(opts.out, '--out');
+        writeFileAtomic(opts.out, json, '--out');
         console.log(`wrote ${path.resolve(opts.out)}`);
       } else {
         process.stdout.write(json);

@@ -9,9 +9,10 @@ import { interruptible } from '../interrupt';
 import { formatDuration, ProgressLine } from '../progress';
 import { checkDeviceAvailable } from '../../lib/device';
 import { check } from '../../lib/errors';
-import { ensureFolder, ensureParentFolder } from '../../lib/folders';
+import { checkWritable, ensureParentFolder } from '../../lib/folders';
 import { writePngFolder, writePngGrid } from '../../lib/images';
 import { Model } from '../../lib/model';
+import { checkDistinctOutputs, checkOutputFile, type FileKind } from '../../lib/output-targets';
 import { tokenDTypeFor, writeNpy } from '../../lib/npy';
 import { sampleDetailed } from '../../lib/sampler';
 import { Tensor } from '../../lib/tensor';
@@ -36,6 +37,8 @@ export interface SampleCommandOptions {
   tokenizer?: string;
   grid?: string;
   folder?: string;
+  /** replace output files of another kind, or the inputs */
+  force?: boolean;
 }
 
 export interface SampleOutcome {
@@ -64,6 +67,18 @@ export function classPlan(classes: number[] | 'all' | undefined, numClasses: num
   return out;
 }
 
+/**
+ * Checks every output before the model is loaded: two outputs may not be one file, none may replace an input or a
+ * file of another kind (unless --force), and each folder must take files. Nothing is created yet.
+ */
+function checkOutputs(opts: SampleCommandOptions): void {
+  checkDistinctOutputs([{ flag: '--out', path: opts.out }, { flag: '--labels-out', path: opts.labelsOut }, { flag: '--grid', path: opts.grid }]);
+  const inputs = [{ flag: '--checkpoint', path: opts.checkpoint }, { flag: '--tokenizer', path: opts.tokenizer }];
+  const files: [string, string | undefined, FileKind][] = [['--out', opts.out, 'npy'], ['--labels-out', opts.labelsOut, 'npy'], ['--grid', opts.grid, 'png']];
+  for (const [flag, file, kind] of files) if (file) checkOutputFile(file, { flag, kind, inputs, force: opts.force });
+  if (opts.folder) checkWritable(opts.folder, 'folder', '--folder');
+}
+
 /** Samples as `lcmd sample` does (the demo calls it too). */
 export async function runSampling(opts: SampleCommandOptions, context: { signal?: AbortSignal; progress?: ProgressLine; print?: (line: string) => void } = {}): Promise<SampleOutcome> {
   const print = context.print ?? ((line: string) => console.log(line));
@@ -71,6 +86,7 @@ export async function runSampling(opts: SampleCommandOptions, context: { signal?
   usage(!(opts.grid || opts.folder) || opts.tokenizer, '--grid and --folder decode the samples into images: they need --tokenizer tok.safetensors');
   usage(!opts.tokenizer || opts.grid || opts.folder, '--tokenizer is only used to write images: add --grid grid.png and/or --folder DIR');
   usage(!opts.labelsOut || opts.out, '--labels-out goes with --out');
+  checkOutputs(opts);
   const dev = opts.device ?? 'cpu';
   checkDeviceAvailable(dev);
   const model = await Model.load(opts.checkpoint, { useEma: !opts.useOnline, device: dev, signal: context.signal });
@@ -114,11 +130,11 @@ export async function runSampling(opts: SampleCommandOptions, context: { signal?
     const rows = Math.ceil(n / cols);
     print(`sampled ${n} grids of ${height}x${width} tokens in ${formatDuration(seconds)} (${result.evaluationsPerSample} network evaluations each, ${opts.sampler ?? (model.config.method === 'maskgit' ? 'maskgit' : 'ancestral')}, guidance ${opts.guidance ?? 0})`);
     if (opts.out) {
-      ensureParentFolder(opts.out);
+      ensureParentFolder(opts.out, '--out');
       await writeNpy(opts.out, tokens, { dtype: tokenDTypeFor(vocabSize) });
       print(`wrote tokens ${path.resolve(opts.out)}`);
       if (opts.labelsOut && classes) {
-        ensureParentFolder(opts.labelsOut);
+        ensureParentFolder(opts.labelsOut, '--labels-out');
         const labels = Tensor.from(BigInt64Array.from(classes, (c) => BigInt(c)), [n], 'int64');
         await writeNpy(opts.labelsOut, labels);
         labels.dispose();
@@ -129,12 +145,11 @@ export async function runSampling(opts: SampleCommandOptions, context: { signal?
       const images = await tokenizer.decode(tokens, { signal: context.signal });
       try {
         if (opts.grid) {
-          ensureParentFolder(opts.grid);
+          ensureParentFolder(opts.grid, '--grid');
           const layout = writePngGrid(opts.grid, images, { cols });
           print(`wrote a ${layout.rows}x${layout.cols} grid${classes ? ' (one row per class)' : ''} to ${path.resolve(opts.grid)}`);
         }
         if (opts.folder) {
-          ensureFolder(opts.folder);
           const files = writePngFolder(opts.folder, images);
           print(`wrote ${files.length} PNG files to ${path.resolve(opts.folder)}`);
         }
@@ -170,6 +185,7 @@ export function registerSample(program: Command): void {
     .option('--tokenizer <file>', 'a tokenizer from lcmd tokenize train, to decode the samples into images', existingFile)
     .option('--grid <file.png>', 'write the decoded samples as one PNG grid', outputFile)
     .option('--folder <dir>', 'write each decoded sample as a PNG file in this folder (for FID tools)', outputFolder)
+    .option('--force', 'replace an output file even if it holds another kind of file (a checkpoint, a tokenizer) or is an input')
     .addHelpText('after', '\nExample:\n  lcmd sample --checkpoint run/checkpoint.safetensors --classes all -n 10 --guidance 3 --tokenizer tok.safetensors --grid digits.png')
     .action(async (opts: SampleCommandOptions) => {
       await interruptible(

@@ -6,13 +6,14 @@
  * beside the real-vs-real floor at the same n.
  */
 import { Command } from 'commander';
-import * as fs from 'fs';
 import { existingFile, nonNegativeInt, outputFile, positiveInt, positiveNumber, usage } from '../cli-options';
 import { interruptible } from '../interrupt';
 import { formatDuration, ProgressLine } from '../progress';
 import { check } from '../../lib/errors';
+import { ensureParentFolder } from '../../lib/folders';
 import { loadImages } from '../../lib/images';
 import { readNpy } from '../../lib/npy';
+import { checkOutputFile } from '../../lib/output-targets';
 import { Scorer, scoreAgainstReal, type QualityReport, type SampleScore } from '../../lib/score';
 import { Tensor } from '../../lib/tensor';
 import { Tokenizer } from '../../lib/tokenizer';
@@ -26,6 +27,7 @@ interface ScoreTrainOptions {
   lr: number;
   seed: number;
   limit?: number;
+  force?: boolean;
 }
 
 interface ScoreEvalOptions {
@@ -45,7 +47,8 @@ function labelsOf(set: { labels?: Tensor }, flag: string): Tensor {
 }
 
 async function runScoreTrain(opts: ScoreTrainOptions, signal: AbortSignal): Promise<void> {
-  usage(!fs.existsSync(opts.out) || opts.out.endsWith('.safetensors'), `--out ${opts.out} exists and is not a .safetensors file; choose another path`);
+  const mnist = (source?: string) => (source && !/^mnist(:train|:test)?$/.test(source) ? source : undefined);
+  checkOutputFile(opts.out, { flag: '--out', kind: 'scorer', inputs: [{ flag: '--images', path: mnist(opts.images) }, { flag: '--eval-images', path: mnist(opts.evalImages) }], force: opts.force });
   const train = await loadImages(opts.images, { limit: opts.limit });
   const [n, c, h, w] = train.images.shape;
   const numClasses = Math.max(...Array.from(labelsOf(train, '--images').toTypedArray() as BigInt64Array, Number)) + 1;
@@ -67,6 +70,7 @@ async function runScoreTrain(opts: ScoreTrainOptions, signal: AbortSignal): Prom
     for (let i = 0; i < classes.length; i++) right += classes[i] === Number(truth[i]) ? 1 : 0;
     console.log(`held-out accuracy on ${evalSource}: ${(right / classes.length).toFixed(4)} (${classes.length} images)`);
   }
+  ensureParentFolder(opts.out, '--out');
   await scorer.save(opts.out);
   console.log(`wrote ${opts.out}`);
 }
@@ -120,6 +124,7 @@ export function registerScore(program: Command): void {
     .option('--lr <x>', 'Adam learning rate', positiveNumber, 1e-3)
     .option('--seed <n>', 'seed of the weights and the batch order', nonNegativeInt, 0)
     .option('--limit <n>', 'only the first n training images', positiveInt)
+    .option('--force', 'replace --out even if it holds another kind of file (a checkpoint, a tokenizer) or is an input')
     .action(async (opts: ScoreTrainOptions) => {
       await interruptible((signal) => runScoreTrain(opts, signal));
     });

@@ -4,9 +4,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { interruptible } from '../interrupt';
 import { check } from '../../lib/errors';
-import { ensureParentFolder } from '../../lib/folders';
+import { checkWritable, ensureParentFolder } from '../../lib/folders';
 import { loadImages, writePngFolder, writePngGrid } from '../../lib/images';
 import { readNpy, tokenDTypeFor, writeNpy } from '../../lib/npy';
+import { checkDistinctOutputs, checkOutputFile, type FileKind } from '../../lib/output-targets';
 import { Tensor } from '../../lib/tensor';
 import { Tokenizer, TOKENIZER_PRESETS, type TokenizerConfig } from '../../lib/tokenizer';
 
@@ -40,10 +41,14 @@ function existingFile(file: string, what: string): void {
   check(fs.existsSync(file) && fs.statSync(file).isFile(), 'E_IO', `${what} ${file} does not exist or is not a file`);
 }
 
-/** Creates the folder of an output file (E_IO naming the flag when it cannot). */
-function writableTarget(file: string, what: string): void {
-  check(!fs.existsSync(file) || fs.statSync(file).isFile(), 'E_IO', `${what} ${file} is a folder: give a file path`);
-  ensureParentFolder(file);
+/** The input files among the command's flags (an MNIST source is not a file). */
+function inputFiles(inputs: [string, string | undefined][]): { flag: string; path?: string }[] {
+  return inputs.map(([flag, file]) => ({ flag, path: file && !/^mnist(:train|:test)?$/.test(file) ? file : undefined }));
+}
+
+/** Before any work: the output may be written (not an input, not a file of another kind, unless forced). */
+function checkTarget(file: string, flag: string, kind: FileKind, inputs: { flag: string; path?: string }[], force?: boolean): void {
+  checkOutputFile(file, { flag, kind, inputs, force });
 }
 
 function imageSource(source: string): void {
@@ -75,12 +80,13 @@ interface TrainFlags {
   evalImages?: string;
   evalLimit: number;
   json?: boolean;
+  force?: boolean;
 }
 
 async function trainCommand(opts: TrainFlags): Promise<void> {
   imageSource(opts.images);
   if (opts.evalImages) imageSource(opts.evalImages);
-  writableTarget(opts.out, '--out');
+  checkTarget(opts.out, '--out', 'tokenizer', inputFiles([['--images', opts.images], ['--eval-images', opts.evalImages]]), opts.force);
   const preset = TOKENIZER_PRESETS[opts.preset];
   check(preset, 'E_USAGE', `unknown --preset ${opts.preset}: expected one of ${Object.keys(TOKENIZER_PRESETS).join(', ')}`);
   const config: TokenizerConfig = { ...preset.config };
@@ -123,6 +129,7 @@ async function trainCommand(opts: TrainFlags): Promise<void> {
     return;
   }
   const seconds = (Date.now() - started) / 1000;
+  ensureParentFolder(opts.out, '--out');
   await tokenizer.save(opts.out);
   const report: Record<string, unknown> = { out: path.resolve(opts.out), steps, seconds, config: tokenizer.config };
   if (evalSource) {
@@ -139,11 +146,13 @@ async function trainCommand(opts: TrainFlags): Promise<void> {
   tokenizer.dispose();
 }
 
-async function encodeCommand(opts: { tokenizer: string; images: string; out: string; labelsOut?: string; batchSize: number; limit?: number }): Promise<void> {
+async function encodeCommand(opts: { tokenizer: string; images: string; out: string; labelsOut?: string; batchSize: number; limit?: number; force?: boolean }): Promise<void> {
   existingFile(opts.tokenizer, '--tokenizer');
   imageSource(opts.images);
-  writableTarget(opts.out, '--out');
-  if (opts.labelsOut) writableTarget(opts.labelsOut, '--labels-out');
+  checkDistinctOutputs([{ flag: '--out', path: opts.out }, { flag: '--labels-out', path: opts.labelsOut }]);
+  const inputs = inputFiles([['--tokenizer', opts.tokenizer], ['--images', opts.images]]);
+  checkTarget(opts.out, '--out', 'npy', inputs, opts.force);
+  if (opts.labelsOut) checkTarget(opts.labelsOut, '--labels-out', 'npy', inputs, opts.force);
   const tokenizer = await Tokenizer.load(opts.tokenizer);
   const set = await loadImages(opts.images, { limit: opts.limit, mnistSize: mnistSizeFor(tokenizer.config.downsample) });
   check(!opts.labelsOut || set.labels, 'E_USAGE', `--labels-out was given but ${opts.images} has no labels (only MNIST does)`);
@@ -154,20 +163,23 @@ async function encodeCommand(opts: { tokenizer: string; images: string; out: str
   }
   // The smallest unsigned dtype that holds every id (uint8 for K <= 256): a quarter of int32 on disk.
   const dtype = tokenDTypeFor(tokenizer.config.codebookSize);
+  ensureParentFolder(opts.out, '--out');
   await writeNpy(opts.out, tokens, { dtype });
   console.log(`wrote ${tokens.shape.join('x')} ${dtype} tokens to ${path.resolve(opts.out)}`);
   if (opts.labelsOut && set.labels) {
+    ensureParentFolder(opts.labelsOut, '--labels-out');
     await writeNpy(opts.labelsOut, set.labels);
     console.log(`wrote ${set.labels.shape[0]} int64 labels to ${path.resolve(opts.labelsOut)}`);
   }
   tokenizer.dispose();
 }
 
-async function decodeCommand(opts: { tokenizer: string; tokens: string; out?: string; folder?: string; limit?: number; cols?: number; batchSize: number }): Promise<void> {
+async function decodeCommand(opts: { tokenizer: string; tokens: string; out?: string; folder?: string; limit?: number; cols?: number; batchSize: number; force?: boolean }): Promise<void> {
   existingFile(opts.tokenizer, '--tokenizer');
   existingFile(opts.tokens, '--tokens');
   check(opts.out || opts.folder, 'E_USAGE', 'give --out grid.png, --folder dir, or both');
-  if (opts.out) writableTarget(opts.out, '--out');
+  if (opts.out) checkTarget(opts.out, '--out', 'png', inputFiles([['--tokenizer', opts.tokenizer], ['--tokens', opts.tokens]]), opts.force);
+  if (opts.folder) checkWritable(opts.folder, 'folder', '--folder');
   const tokenizer = await Tokenizer.load(opts.tokenizer);
   let { tensor: tokens } = await readNpy(opts.tokens);
   check(tokens.shape.length === 3 || tokens.shape.length === 2, 'E_SHAPE', `expected tokens of shape [n, h, w] or [n, N] in ${opts.tokens}, got [${tokens.shape.join(', ')}]`);
@@ -181,6 +193,7 @@ async function decodeCommand(opts: { tokenizer: string; tokens: string; out?: st
   }
   const images = await tokenizer.decode(tokens, { batchSize: opts.batchSize });
   if (opts.out) {
+    ensureParentFolder(opts.out, '--out');
     const layout = writePngGrid(opts.out, images, { cols: opts.cols });
     console.log(`wrote a ${layout.rows}x${layout.cols} grid (${layout.width}x${layout.height} pixels) to ${path.resolve(opts.out)}`);
   }
@@ -212,6 +225,7 @@ export function registerTokenize(program: Command): void {
     .option('--eval-images <source>', 'held-out images to report on (default for MNIST: mnist:test)')
     .option('--eval-limit <n>', 'held-out images to evaluate', positiveInt, 10000)
     .option('--json', 'print a JSON report')
+    .option('--force', 'replace an output file even if it holds another kind of file (a checkpoint, a scorer) or is an input')
     .action(trainCommand);
 
   tokenize
@@ -223,6 +237,7 @@ export function registerTokenize(program: Command): void {
     .option('--labels-out <file>', 'also write the labels .npy (MNIST sources)')
     .option('--batch-size <n>', 'images per batch', positiveInt, 256)
     .option('--limit <n>', 'only the first n images', positiveInt)
+    .option('--force', 'replace an output file even if it holds another kind of file (a checkpoint, a scorer) or is an input')
     .action(encodeCommand);
 
   tokenize
@@ -235,5 +250,6 @@ export function registerTokenize(program: Command): void {
     .option('--limit <n>', 'only the first n token grids', positiveInt)
     .option('--cols <n>', 'images per grid row (default: a square grid)', positiveInt)
     .option('--batch-size <n>', 'token grids per batch', positiveInt, 256)
+    .option('--force', 'replace an output file even if it holds another kind of file (a checkpoint, a scorer) or is an input')
     .action(decodeCommand);
 }
