@@ -187,3 +187,22 @@ export async function launchWorkers(options: LaunchOptions): Promise<number> {
   if (interrupted) return failureCode || 128 + (os.constants.signals[interrupted] ?? 0);
   return 0;
 }
+
+export interface LaunchPlan {
+  /** workers in the whole run: --nproc-per-node times --nnodes */
+  worldSize: number;
+  /** the global batch */
+  batchSize: number;
+  /** the training device before the per-rank choice ('cpu', 'cuda') */
+  device: string;
+  backend?: 'gloo' | 'nccl';
+}
+
+/**
+ * What the launcher can check once, before any worker starts; otherwise every rank would find it and report it
+ * after the rendezvous. E_USAGE naming the flags.
+ */
+export function checkLaunchPlan(plan: LaunchPlan): void {
+  check(plan.batchSize % plan.worldSize === 0, 'E_USAGE', `--batch-size ${plan.batchSize} does not split evenly across ${plan.worldSize} workers (--nproc-per-node times --nnodes): use a multiple of ${plan.worldSize}`);
+  check(plan.backend !== 'nccl' || plan.device.startsWith('cuda'), 'E_USAGE', `--backend nccl needs CUDA devices, but the run trains on ${plan.device}: add --device cuda, or use --backend gloo on the CPU`);
+}

@@ -20,6 +20,7 @@ import { TokenDataset } from './data';
 import { checkDeviceAvailable } from './device';
 import { initProcessGroup, readDistributedEnv, type DistributedBackend, type ProcessGroup } from './distributed';
 import { check } from './errors';
+import { checkWritable } from './folders';
 import { blasWarning, info, lcmdVersion } from './info';
 import { LossWindow } from './loss-window';
 import { resolveConfig } from './presets';
@@ -220,6 +221,7 @@ export class TrainingRun {
    * prepares the run folder: config.json, and log.jsonl started afresh or cut back to the checkpoint's step.
    */
   static async open(options: TrainingRunOptions): Promise<TrainingRun> {
+    check(options !== null && typeof options === 'object' && !Array.isArray(options), 'E_TYPE', 'expected the run options as an object {out, data, steps, ...}');
     const o = options;
     let resumeFrom: string | undefined;
     if (o.resume === true) {
@@ -237,6 +239,11 @@ export class TrainingRun {
 
     const distributed = readDistributedEnv();
     const manyRanks = Boolean(distributed && distributed.worldSize > 1);
+    if (!distributed || distributed.rank === 0) {
+      // rank 0 writes the folder: it must take files before any work starts, and torn files of killed runs go
+      checkWritable(out, 'folder', '--out');
+      folder.removeStaleTempFiles();
+    }
     // A resumed run stays on the checkpoint's device unless the train overrides say otherwise (ranks each take cuda:LOCAL_RANK).
     const storedDevice = resumeFrom ? storedTrainConfig(resumeFrom).device : undefined;
     const requestedDevice = trainOverrides.device ?? (storedDevice?.startsWith('cuda') && manyRanks ? 'cuda' : storedDevice) ?? 'cpu';

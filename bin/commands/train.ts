@@ -6,6 +6,8 @@
  * lib/training-run.ts; this file has the flags, the printing (bin/training-output.ts) and the signal handling.
  */
 import { Command, Option } from 'commander';
+import * as fs from 'fs';
+import * as path from 'path';
 import {
   device,
   existingFile,
@@ -24,9 +26,12 @@ import { interruptible } from '../interrupt';
 import { trainWithOutput } from '../training-output';
 import type { ModelConfig, TrainConfig } from '../../lib/config';
 import { readDistributedEnv } from '../../lib/distributed';
-import { launchWorkers, stripLauncherFlags } from '../../lib/launcher';
+import { checkLaunchPlan, launchWorkers, stripLauncherFlags } from '../../lib/launcher';
+import { CHECKPOINT_FILE } from '../../lib/run-folder';
+import { DATA_METADATA_KEY, metadataJson, storedTrainConfig, type DataRecord } from '../../lib/run-metadata';
+import { readSafetensorsMetadata } from '../../lib/safetensors';
 import { ABLATIONS, presetNames } from '../../lib/presets';
-import { TrainingRun, type TrainingOutcome } from '../../lib/training-run';
+import { DEFAULT_BATCH_SIZE, TrainingRun, type TrainingOutcome } from '../../lib/training-run';
 
 /** Model fields a flag may set, by commander attribute name (camelCase of the flag). */
 const MODEL_FLAGS: { flag: string; key: keyof ModelConfig; parser: Parser<number> | Parser<string>; text: string }[] = [
@@ -143,6 +148,27 @@ function launcherCommand(opts: TrainFlags & { nprocPerNode?: number; nnodes?: nu
   return true;
 }
 
+/**
+ * The launcher checks the batch split and the backend once, before the workers start. A resumed run takes its batch
+ * size and device from the checkpoint, as the workers will; a checkpoint that cannot be read is left to them.
+ */
+function checkBeforeLaunch(opts: TrainFlags & { nprocPerNode?: number; nnodes?: number }): void {
+  const checkpoint = opts.resume === true ? (opts.out ? path.join(opts.out, CHECKPOINT_FILE) : undefined) : opts.resume || undefined;
+  let storedBatch: number | undefined;
+  let storedDevice: string | undefined;
+  if (checkpoint && fs.existsSync(checkpoint)) {
+    try {
+      storedBatch = metadataJson<DataRecord>(readSafetensorsMetadata(checkpoint), DATA_METADATA_KEY)?.batchSize;
+      storedDevice = storedTrainConfig(checkpoint).device;
+    } catch {
+      // the workers report an unreadable checkpoint
+    }
+  }
+  const worldSize = opts.nprocPerNode! * (opts.nnodes ?? 1);
+  const device = (opts.device as string | undefined) ?? (storedDevice?.startsWith('cuda') ? 'cuda' : storedDevice) ?? 'cpu';
+  checkLaunchPlan({ worldSize, batchSize: opts.batchSize ?? storedBatch ?? DEFAULT_BATCH_SIZE, device, backend: opts.backend });
+}
+
 export function registerTrain(program: Command): void {
   const cmd = program
     .command('train')
@@ -188,6 +214,7 @@ Examples:
   );
   cmd.action(async (opts: TrainFlags & { nprocPerNode?: number; nnodes?: number; nodeRank?: number; masterAddr?: string; masterPort?: number }) => {
     if (launcherCommand(opts)) {
+      checkBeforeLaunch(opts);
       const args = stripLauncherFlags(process.argv.slice(2));
       const code = await launchWorkers({
         nprocPerNode: opts.nprocPerNode!,
