@@ -131,7 +131,9 @@ export class TokenDataset {
     check(options !== null && typeof options === 'object', 'E_TYPE', 'expected an options object with tokens, batchSize, ...');
     check(typeof options.tokens === 'string' && options.tokens.length > 0, 'E_TYPE', `expected a path string for tokens, got ${String(options.tokens)}`);
     check(options.labels === undefined || (typeof options.labels === 'string' && options.labels.length > 0), 'E_TYPE', `expected a path string for labels, got ${String(options.labels)}`);
-    const size = npyInfo(options.tokens).shape[0] ?? 0;
+    const shape = npyInfo(options.tokens).shape;
+    const size = shape[0] ?? 0;
+    check(size > 0, 'E_DATA', `the token file ${options.tokens} holds no examples (shape [${shape.join(', ')}]): give a file with at least one token grid`);
     const resolved = resolveOptions(options, size);
     const handle = await native().openTokenDataset(options.tokens, options.labels, resolved);
     return new TokenDataset(handle, resolved.batchSize);
@@ -141,6 +143,7 @@ export class TokenDataset {
   static async fromTensor(tokens: Tensor, labels: Tensor | undefined, options: TokenDatasetOptions): Promise<TokenDataset> {
     check(tokens instanceof Tensor, 'E_TYPE', `expected a Tensor for tokens, got ${typeof tokens}`);
     check(labels === undefined || labels instanceof Tensor, 'E_TYPE', `expected a Tensor or undefined for labels, got ${typeof labels}`);
+    check((tokens.shape[0] ?? 0) > 0, 'E_DATA', `the tokens hold no examples (shape [${tokens.shape.join(', ')}]): give at least one token grid`);
     const resolved = resolveOptions(options, tokens.shape[0] ?? 0);
     const handle = await native().tokenDatasetFromTensors(tokens.handle, labels?.handle, resolved);
     return new TokenDataset(handle, resolved.batchSize);

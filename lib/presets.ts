@@ -3,6 +3,7 @@
  * d = 256, s = 0.1, r = 0.2, lambda_CM = 1, lambda_diff = 0.005, EMA 0.999 / 0.9999).
  */
 import { check } from './errors';
+import { checkConfigValues, expectedMessage } from './validation';
 import type { ModelConfig, PartialRunConfig, TrainConfig } from './config';
 
 export interface Preset {
@@ -83,23 +84,45 @@ export function presetNames(): string[] {
   return Object.keys(PRESETS);
 }
 
-/** Merges preset, then explicit model/train fields. Unknown preset names are E_CONFIG. */
+/** The top-level keys of a config object. */
+export const CONFIG_KEYS = ['preset', 'ablation', 'model', 'train'] as const;
+
+/** A config section without its undefined entries, so that an unset override keeps the preset's value. */
+function section(value: unknown, name: 'model' | 'train'): Record<string, unknown> {
+  if (value === undefined) return {};
+  check(value !== null && typeof value === 'object' && !Array.isArray(value), 'E_CONFIG', () => expectedMessage('an object of config keys', `config.${name}`, value));
+  const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+  const values = Object.fromEntries(entries);
+  checkConfigValues(values, name);
+  return values;
+}
+
+/**
+ * Merges preset, then ablation, then explicit model/train fields. A config that is not an object is E_TYPE; unknown
+ * top-level keys, unknown preset or ablation names and values that JSON cannot carry (NaN, Infinity, null) are
+ * E_CONFIG naming the key. Undefined fields are ignored: the preset's value stays.
+ */
 export function resolveConfig(input: PartialRunConfig & { ablation?: string }): { model: Partial<ModelConfig>; train: Partial<TrainConfig> } {
+  check(input !== null && typeof input === 'object' && !Array.isArray(input), 'E_TYPE', () => expectedMessage('a preset name or a config object {preset?, ablation?, model?, train?}', 'config', input));
+  for (const key of Object.keys(input)) {
+    check((CONFIG_KEYS as readonly string[]).includes(key), 'E_CONFIG', `unknown config key '${key}': expected ${CONFIG_KEYS.join(', ')}`);
+  }
+  check(input.preset === undefined || typeof input.preset === 'string', 'E_CONFIG', () => expectedMessage(`a preset name (${presetNames().join(', ')})`, 'preset', input.preset));
+  check(input.ablation === undefined || typeof input.ablation === 'string', 'E_CONFIG', () => expectedMessage(`an ablation name (${Object.keys(ABLATIONS).join(', ')})`, 'ablation', input.ablation));
+  const overrides = { model: section(input.model, 'model'), train: section(input.train, 'train') };
   let model: Partial<ModelConfig> = {};
   let train: Partial<TrainConfig> = {};
   if (input.preset !== undefined) {
-    const preset = PRESETS[input.preset];
+    const preset = Object.hasOwn(PRESETS, input.preset) ? PRESETS[input.preset] : undefined;
     check(preset, 'E_CONFIG', `unknown preset '${input.preset}': expected one of ${presetNames().join(', ')}`);
     model = { ...preset.model };
     train = { ...preset.train };
   }
   if (input.ablation !== undefined) {
-    const ablation = ABLATIONS[input.ablation];
+    const ablation = Object.hasOwn(ABLATIONS, input.ablation) ? ABLATIONS[input.ablation] : undefined;
     check(ablation, 'E_CONFIG', `unknown ablation '${input.ablation}': expected one of ${Object.keys(ABLATIONS).join(', ')}`);
     model = { ...model, ...ablation.model };
     train = { ...train, ...ablation.train };
   }
-  check(input.model === undefined || (typeof input.model === 'object' && input.model !== null), 'E_CONFIG', 'config.model must be an object');
-  check(input.train === undefined || (typeof input.train === 'object' && input.train !== null), 'E_CONFIG', 'config.train must be an object');
-  return { model: { ...model, ...(input.model ?? {}) }, train: { ...train, ...(input.train ?? {}) } };
+  return { model: { ...model, ...overrides.model }, train: { ...train, ...overrides.train } };
 }

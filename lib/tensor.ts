@@ -116,7 +116,16 @@ export class Tensor {
   static zeros(shape: readonly number[], dtype: DType = 'float32'): Tensor {
     validateShape(shape);
     check(DTYPES.includes(dtype), 'E_DTYPE', `unknown dtype '${dtype}': expected one of ${DTYPES.join(', ')}`);
-    return Tensor.from(ARRAY_FOR[dtype].make(numel(shape)), shape, dtype);
+    const count = numel(shape);
+    check(Number.isSafeInteger(count), 'E_RANGE', () => `shape [${shape.join(', ')}] has ${count} elements, more than a tensor can hold (${Number.MAX_SAFE_INTEGER})`);
+    let data: AnyTypedArray;
+    try {
+      data = ARRAY_FOR[dtype].make(count);
+    } catch (err) {
+      // V8 refuses typed arrays beyond its length limit, or memory runs out
+      throw new LcmdError(`cannot allocate a ${dtype} tensor of shape [${shape.join(', ')}] (${count} elements): ${(err as Error).message}; use a smaller shape`, 'E_MEMORY');
+    }
+    return Tensor.from(data, shape, dtype);
   }
 
   get shape(): number[] {

@@ -12,7 +12,7 @@ import { Model } from './model';
 import type { NativeEmbeddingStats, NativeEvaluation, NativeStepResult, NativeTrainerHandle } from './native';
 import { resolveConfig } from './presets';
 import { Tensor } from './tensor';
-import { nonNegativeInteger, positiveInteger } from './validation';
+import { checkConfigValues, expectedMessage, nonNegativeInteger, positiveInteger } from './validation';
 
 export type StepResult = NativeStepResult;
 export type Evaluation = NativeEvaluation;
@@ -101,7 +101,11 @@ export class Trainer {
   static async resume(checkpoint: string, overrides: Partial<TrainConfig> = {}, signal?: AbortSignal): Promise<Trainer> {
     check(typeof checkpoint === 'string' && checkpoint.length > 0, 'E_TYPE', 'expected a checkpoint path');
     check(fs.existsSync(checkpoint), 'E_IO', `checkpoint ${checkpoint} does not exist`);
-    const { trainer, metadata } = await withCancel(signal, (token) => native().loadTrainer(checkpoint, JSON.stringify(overrides), token));
+    check(overrides !== null && typeof overrides === 'object' && !Array.isArray(overrides), 'E_TYPE', () => expectedMessage('an object of train config keys', 'overrides', overrides));
+    // JSON would turn NaN into null, which the native loader reads as "keep the stored value": refuse it instead
+    const given = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+    checkConfigValues(given, 'train');
+    const { trainer, metadata } = await withCancel(signal, (token) => native().loadTrainer(checkpoint, JSON.stringify(given), token));
     return new Trainer(trainer, metadata);
   }
 

@@ -44,3 +44,20 @@ export function integerInRange(value: unknown, name: string, min: number, max: n
 export function positiveNumber(value: unknown, name: string, code: LcmdErrorCode = 'E_RANGE'): asserts value is number {
   check(typeof value === 'number' && Number.isFinite(value) && value > 0, code, () => expectedMessage('a positive number', name, value));
 }
+
+/**
+ * The values of a config section (`model` or `train`) must survive JSON.stringify on their way to the native
+ * validator: NaN and Infinity would become null, and a null key takes the built-in default, silently replacing the
+ * preset's value. So they, null, and bigints are E_CONFIG naming the key ("expected a finite number for
+ * model.layers, got NaN"). Types and ranges are the native validator's.
+ */
+export function checkConfigValues(values: Record<string, unknown>, section: string): void {
+  for (const [key, value] of Object.entries(values)) {
+    const name = `${section}.${key}`;
+    if (value === undefined) continue;
+    check(value !== null, 'E_CONFIG', () => `expected a value for ${name}, got null: leave the key out to keep the preset's value`);
+    check(typeof value !== 'number' || Number.isFinite(value), 'E_CONFIG', () => expectedMessage('a finite number', name, value));
+    check(typeof value !== 'bigint', 'E_CONFIG', () => `expected a number for ${name}, got the bigint ${String(value)}n`);
+    check(typeof value !== 'function' && typeof value !== 'symbol', 'E_CONFIG', () => `expected a number, string or boolean for ${name}, got a ${typeof value}`);
+  }
+}
