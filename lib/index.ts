@@ -20,3 +20,6 @@ export { TokenDataset, type TokenBatch, type DatasetPosition, type TokenDatasetO
 export { loadImages, loadMnist, readPngFolder, readImageNpy, readPng, writePng, writePngGrid, writePngFolder, type ImageSet, type MnistOptions, type GridOptions } from './images';
 export { Tokenizer, TOKENIZER_PRESETS, DEFAULT_TOKENIZER_CONFIG, type TokenizerConfig, type TokenizerPreset, type TokenizerTrainOptions, type TokenizerTrainResult, type TokenizerEvaluation, type TokenizerProgress } from './tokenizer';
 export { Scorer, scoreAgainstReal, seededPermutation, selectImages, type ScorerConfig, type SampleScore, type QualityReport } from './score';
+export { inpaint, keptFraction, type InpaintInput, type InpaintOptions, type InpaintResult } from './inpaint';
+export { parseRegion, regionCells, cellsFromPixels, describeRegion, type InpaintRegion, type RegionGrid } from './inpaint-region';
+export { inpaintSheet, greyRegion } from './inpaint-sheet';
