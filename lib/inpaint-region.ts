@@ -9,6 +9,7 @@
  * A region that is empty, does not fit the grid, or (unless allowed) covers the whole grid is refused (E_RANGE), as is
  * a mask PNG of another size (E_SHAPE); messages name the option (`--region` on the command line).
  */
+import * as fs from 'fs';
 import { check, LcmdError } from './errors';
 import { readPng } from './images';
 import { halfMask, type HalfSide } from './sampler-masks';
@@ -101,6 +102,7 @@ export function regionCells(region: InpaintRegion, grid: RegionGrid): Uint8Array
     cells = Uint8Array.from(mask.toTypedArray() as Uint8Array);
     mask.dispose();
   } else {
+    check(fs.existsSync(region.file) && fs.statSync(region.file).isFile(), 'E_IO', `${label}: ${region.file} is not a file (expected a mask PNG)`);
     const png = readPng(region.file);
     const [, channels, ph, pw] = png.shape;
     const pixels = png.toTypedArray() as Float32Array;

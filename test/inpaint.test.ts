@@ -204,6 +204,7 @@ describe('inpaint (library)', () => {
     const black = path.join(dir, 'black.png');
     writeMaskPng(black, SIDE, SIDE, () => [0, 0, 0]);
     await refused(`mask:${black}`, 'E_RANGE', /is empty/);
+    expect((await failure(() => regionCells(parseRegion(`mask:${path.join(dir, 'missing.png')}`, '--region'), grid))).message).toMatch(/--region mask:.*missing.png is not a file/);
     // a 1-row grid has no top half
     expect((await failure(() => regionCells(parseRegion('half:top'), { gridHeight: 1, gridWidth: 4, cellSize: 1 }))).code).toBe('E_RANGE');
     for (const bad of ['box:1,2,3', 'box:a,b,c,d', 'half:middle', 'circle:3', 'mask:']) expect((await failure(() => parseRegion(bad))).code).toBe('E_USAGE');
@@ -318,6 +319,14 @@ describe('lcmd inpaint', () => {
     const syntax = await runCli([...base, '--region', 'circle:3']);
     expect(syntax.status).toBe(1);
     expect(syntax.stderr).toMatch(/option '--region <spec>' argument 'circle:3' is invalid/);
+    // outputs are checked before any work: the checkpoint is not overwritten, nor --out by --sheet
+    const before = fs.readFileSync(files.checkpoint);
+    const clobber = await runCli([...base.slice(0, -2), '--region', 'half:top', '--out', files.checkpoint]);
+    expect(clobber.status).toBe(2);
+    expect(clobber.stderr).toMatch(/E_USAGE.*--out .* is the same file as --checkpoint/);
+    expect(fs.readFileSync(files.checkpoint).equals(before)).toBe(true);
+    const twice = await runCli([...base, '--region', 'half:top', '--sheet', path.join(dir, 'never.npy')]);
+    expect(twice.stderr).toMatch(/--out and --sheet name the same file/);
     const full = await runCli([...base, '--region', 'box:0,0,10,10', '--allow-full']);
     expect(full.status).toBe(0);
   });

@@ -10,13 +10,14 @@ import { interruptible } from '../interrupt';
 import { formatDuration, ProgressLine } from '../progress';
 import { checkDeviceAvailable } from '../../lib/device';
 import { check, LcmdError } from '../../lib/errors';
-import { ensureFolder, ensureParentFolder } from '../../lib/folders';
+import { checkWritable, ensureFolder, ensureParentFolder } from '../../lib/folders';
 import { loadImages, writePngFolder, writePngGrid } from '../../lib/images';
 import { inpaint, type InpaintResult } from '../../lib/inpaint';
 import { describeRegion, parseRegion, type InpaintRegion } from '../../lib/inpaint-region';
 import { inpaintSheet } from '../../lib/inpaint-sheet';
 import { Model } from '../../lib/model';
 import { readNpy, tokenDTypeFor, writeNpy } from '../../lib/npy';
+import { checkDistinctOutputs, checkOutputFile, type FileKind } from '../../lib/output-targets';
 import { selectImages } from '../../lib/score';
 import { Tensor } from '../../lib/tensor';
 import { Tokenizer } from '../../lib/tokenizer';
@@ -42,6 +43,8 @@ export interface InpaintCommandOptions {
   out?: string;
   sheet?: string;
   folder?: string;
+  /** replace output files of another kind, or the inputs */
+  force?: boolean;
 }
 
 const DEFAULT_COMPLETIONS = 4;
@@ -55,6 +58,18 @@ const regionFlag = (value: string): InpaintRegion => {
     throw err;
   }
 };
+
+/**
+ * Checks every output before the model is loaded: two outputs may not be one file, none may replace an input or a
+ * file of another kind (unless --force), and the folder must take files. Nothing is created yet.
+ */
+function checkOutputs(opts: InpaintCommandOptions): void {
+  checkDistinctOutputs([{ flag: '--out', path: opts.out }, { flag: '--sheet', path: opts.sheet }]);
+  const inputs = [{ flag: '--checkpoint', path: opts.checkpoint }, { flag: '--tokenizer', path: opts.tokenizer }, { flag: '--tokens', path: opts.tokens }, { flag: '--labels', path: opts.labels }];
+  const files: [string, string | undefined, FileKind][] = [['--out', opts.out, 'npy'], ['--sheet', opts.sheet, 'png']];
+  for (const [flag, file, kind] of files) if (file) checkOutputFile(file, { flag, kind, inputs, force: opts.force });
+  if (opts.folder) checkWritable(opts.folder, 'folder', '--folder');
+}
 
 /** The first `limit` rows of a tensor (all of them without a limit). */
 function firstRows(t: Tensor, limit: number | undefined): Tensor {
@@ -83,6 +98,7 @@ export async function runInpaint(opts: InpaintCommandOptions, context: { signal?
   usage(opts.out || opts.sheet || opts.folder, 'nothing to write: give --out tokens.npy, and/or --tokenizer with --sheet sheet.png or --folder DIR');
   usage(!(opts.sheet || opts.folder) || opts.tokenizer, '--sheet and --folder decode the completions into images: they need --tokenizer tok.safetensors');
   usage(opts.class === undefined || !opts.labels, '--class and --labels both choose the class to guide toward: give one of them');
+  checkOutputs(opts);
   const dev = opts.device ?? 'cpu';
   checkDeviceAvailable(dev);
   const model = await Model.load(opts.checkpoint, { device: dev, signal: context.signal });
@@ -145,19 +161,19 @@ export async function runInpaint(opts: InpaintCommandOptions, context: { signal?
       print(`inpainted ${result.n} inputs x ${k} completions: ${describeRegion(opts.region)}, ${regenerated} of ${result.cells.length} token cells regenerated, in ${formatDuration(result.sampleSeconds)} (${result.evaluationsPerSample} network evaluations each, ${opts.sampler ?? (model.config.method === 'maskgit' ? 'maskgit' : 'ancestral')}${toward})`);
       print(`known tokens kept: ${(100 * result.keptFraction).toFixed(2)}%`);
       if (opts.out) {
-        ensureParentFolder(opts.out);
+        ensureParentFolder(opts.out, '--out');
         await writeNpy(opts.out, result.tokens, { dtype: tokenDTypeFor(model.config.vocabSize) });
         print(`wrote tokens [${result.tokens.shape.join(', ')}] (completion c of input j is row j * ${k} + c) to ${path.resolve(opts.out)}`);
       }
       if (opts.sheet) {
         const sheet = inpaintSheet(images ?? result.reconstructions!, result.images!, result.cells, result.width, tokenizer!.config.downsample);
-        ensureParentFolder(opts.sheet);
+        ensureParentFolder(opts.sheet, '--sheet');
         const layout = writePngGrid(opts.sheet, sheet, { cols: k + 2 });
         sheet.dispose();
         print(`wrote a ${layout.rows}x${layout.cols} sheet (original, masked input, ${k} completions per row) to ${path.resolve(opts.sheet)}`);
       }
       if (opts.folder) {
-        ensureFolder(opts.folder);
+        ensureFolder(opts.folder, '--folder');
         let written = 0;
         for (let j = 0; j < result.n; j++) {
           const mine = selectImages(result.images!, Array.from({ length: k }, (_, c) => j * k + c));
@@ -204,6 +220,7 @@ export function registerInpaint(program: Command): void {
     .option('--out <tokens.npy>', 'write the completed token grids [n * k, H, W] here', outputFile)
     .option('--sheet <file.png>', 'write one row per input: original, masked input (region grey), k completions', outputFile)
     .option('--folder <dir>', 'write each completion as INPUT-COMPLETION.png in this folder', outputFolder)
+    .option('--force', 'replace an output file even if it holds another kind of file (a checkpoint, a tokenizer) or is an input')
     .addHelpText('after', '\nExample:\n  lcmd inpaint --checkpoint run/checkpoint.safetensors --tokenizer tok.safetensors --images mnist:test --limit 8 --region half:bottom --completions 4 --guidance 3 --sheet inpaint.png')
     .action(async (opts: InpaintCommandOptions) => {
       await interruptible(
