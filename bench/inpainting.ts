@@ -17,6 +17,7 @@
  */
 import * as fs from 'fs';
 import { defaultThreadCount } from '../lib/binding';
+import { writeFileAtomic } from '../lib/atomic-write';
 import { ensureParentFolder } from '../lib/folders';
 import { loadImages, loadMnist } from '../lib/images';
 import { inpaint } from '../lib/inpaint';
@@ -134,8 +135,8 @@ async function main(): Promise<void> {
   };
   const text = JSON.stringify(report, null, 2) + '\n';
   if (args.out) {
-    ensureParentFolder(args.out);
-    fs.writeFileSync(args.out, text);
+    ensureParentFolder(args.out, '--out');
+    writeFileAtomic(args.out, text);
     log(`wrote ${args.out}`);
   } else {
     process.stdout.write(text);
