@@ -31,6 +31,8 @@ import { parseBenchArgs } from './args';
 interface SamplerSpec {
   sampler: NonNullable<SampleOptions['sampler']>;
   steps: number;
+  /** guidance weight; the --guidance / --maskgit-guidance default when absent */
+  guidance?: number;
 }
 
 interface MilestoneResult {
@@ -74,9 +76,10 @@ async function prepareData(work: string, log: (s: string) => void) {
 
 function parseSamplers(text: string): SamplerSpec[] {
   return text.split(',').map((item) => {
-    const [sampler, steps] = item.split(':');
-    if (!['ancestral', 'ddim', 'consistency', 'maskgit'].includes(sampler) || !(Number(steps) > 0)) throw new Error(`bad sampler '${item}' (expected name:steps)`);
-    return { sampler: sampler as SamplerSpec['sampler'], steps: Number(steps) };
+    const [sampler, steps, guidance] = item.split(':');
+    if (!['ancestral', 'ddim', 'consistency', 'maskgit'].includes(sampler) || !(Number(steps) > 0) || (guidance !== undefined && !(Number(guidance) >= 0)))
+      throw new Error(`bad sampler '${item}' (expected name:steps or name:steps:guidance)`);
+    return { sampler: sampler as SamplerSpec['sampler'], steps: Number(steps), guidance: guidance === undefined ? undefined : Number(guidance) };
   });
 }
 
@@ -130,13 +133,21 @@ async function main(): Promise<void> {
     if (!preset) throw new Error(`unknown variant '${name}' (a preset name: ${Object.keys(PRESETS).join(', ')})`);
     const maskgit = preset.model.method === 'maskgit';
     const samplers = parseSamplers(maskgit ? args['maskgit-samplers'] : args.samplers);
-    const guidance = Number(maskgit ? args['maskgit-guidance'] : args.guidance);
-    const trainer = Trainer.create({ preset: name, model: { vocabSize: tokenizer.config.codebookSize, height: 7, width: 7, numClasses: 10 }, train: { seed } });
+    const defaultGuidance = Number(maskgit ? args['maskgit-guidance'] : args.guidance);
+    // a checkpoint of an earlier run of this variant at a milestone is reused, so samplers can be added without retraining
+    const checkpointAt = (step: number) => path.join(args.work, `${name}-${step}.safetensors`);
+    let trainer = Trainer.create({ preset: name, model: { vocabSize: tokenizer.config.codebookSize, height: 7, width: 7, numClasses: 10 }, train: { seed } });
     const data = await TokenDataset.open({ tokens: files.tokens, labels: files.labels, batchSize: batch, seed });
     const results: MilestoneResult[] = [];
     let trainSeconds = 0;
     let lastImages: Float32Array | undefined;
     for (const milestone of milestones) {
+      if (fs.existsSync(checkpointAt(milestone)) && trainer.steps < milestone) {
+        trainer.dispose();
+        trainer = await Trainer.resume(checkpointAt(milestone));
+        data.seek({ epoch: Math.floor(milestone / data.stepsPerEpoch), step: milestone % data.stepsPerEpoch });
+        trainSeconds = (JSON.parse(fs.readFileSync(`${checkpointAt(milestone)}.json`, 'utf8')) as { trainSeconds: number }).trainSeconds;
+      }
       const started = process.hrtime.bigint();
       const from = trainer.steps;
       while (trainer.steps < milestone) {
@@ -147,9 +158,15 @@ async function main(): Promise<void> {
       }
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       trainSeconds += seconds;
-      const row: MilestoneResult = { step: milestone, trainSeconds, msPerStep: (1000 * seconds) / Math.max(1, milestone - from), samples: [] };
+      if (!fs.existsSync(checkpointAt(milestone))) {
+        await trainer.save(checkpointAt(milestone));
+        fs.writeFileSync(`${checkpointAt(milestone)}.json`, JSON.stringify({ trainSeconds, msPerStep: (1000 * seconds) / Math.max(1, milestone - from) }) + '\n');
+      }
+      const timing = JSON.parse(fs.readFileSync(`${checkpointAt(milestone)}.json`, 'utf8')) as { trainSeconds: number; msPerStep: number };
+      const row: MilestoneResult = { step: milestone, trainSeconds: timing.trainSeconds, msPerStep: timing.msPerStep, samples: [] };
       log(`${name}: step ${milestone}, ${row.msPerStep.toFixed(0)} ms/step`);
       for (const spec of samplers) {
+        const guidance = spec.guidance ?? defaultGuidance;
         const t0 = process.hrtime.bigint();
         const result = await sampleDetailed(trainer.model, { n, steps: spec.steps, sampler: spec.sampler, guidance, classes, seed, batchSize: 100 });
         const sampleSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
