@@ -133,7 +133,8 @@ export class TokenDataset {
     check(options.labels === undefined || (typeof options.labels === 'string' && options.labels.length > 0), 'E_TYPE', `expected a path string for labels, got ${String(options.labels)}`);
     const shape = npyInfo(options.tokens).shape;
     const size = shape[0] ?? 0;
-    check(size > 0, 'E_DATA', `the token file ${options.tokens} holds no examples (shape [${shape.join(', ')}]): give a file with at least one token grid`);
+    // a scalar file is a shape error, left to the native check
+    check(shape.length === 0 || size > 0, 'E_DATA', `the token file ${options.tokens} holds no examples (shape [${shape.join(', ')}]): give a file with at least one token grid`);
     const resolved = resolveOptions(options, size);
     const handle = await native().openTokenDataset(options.tokens, options.labels, resolved);
     return new TokenDataset(handle, resolved.batchSize);
