@@ -246,7 +246,11 @@ export class TrainingRun {
     }
     // A resumed run stays on the checkpoint's device unless the train overrides say otherwise (ranks each take cuda:LOCAL_RANK).
     const storedDevice = resumeFrom ? storedTrainConfig(resumeFrom).device : undefined;
-    const requestedDevice = trainOverrides.device ?? (storedDevice?.startsWith('cuda') && manyRanks ? 'cuda' : storedDevice) ?? 'cpu';
+    // A new run's --config file may name the device too (the flag wins).
+    const file = !resumeFrom && o.config ? readConfigFile(o.config) : undefined;
+    const fileDevice: unknown = file?.train?.device;
+    check(fileDevice === undefined || typeof fileDevice === 'string', 'E_CONFIG', () => `--config ${o.config}: expected a device name such as "cpu" or "cuda" for train.device, got ${JSON.stringify(fileDevice)}`);
+    const requestedDevice = trainOverrides.device ?? (fileDevice as string | undefined) ?? (storedDevice?.startsWith('cuda') && manyRanks ? 'cuda' : storedDevice) ?? 'cpu';
     const group = manyRanks ? await initProcessGroup({ device: requestedDevice, backend: o.backend, timeoutSeconds: o.distTimeout, signal: o.signal }) : undefined;
     const isMain = !group || group.isMain;
     let trainer: Trainer | undefined;
@@ -268,7 +272,6 @@ export class TrainingRun {
         record = metadataJson<DataRecord>(trainer.resumedMetadata, DATA_METADATA_KEY);
         run = metadataJson<RunRecord>(trainer.resumedMetadata, RUN_METADATA_KEY);
       } else {
-        const file = o.config ? readConfigFile(o.config) : undefined;
         fresh = resolveConfig({
           preset: o.preset ?? file?.preset ?? (file ? undefined : DEFAULT_PRESET),
           ablation: o.ablation ?? file?.ablation,
