@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { LcmdError } from './errors';
-import type { NativeAddon } from './native';
+import type { NativeAddon, NativeTestHooks } from './native';
 
 const ROOT = path.resolve(__dirname, '..', fs.existsSync(path.resolve(__dirname, '..', 'package.json')) ? '' : '..');
 const CANDIDATES = ['build/Release/lcmd.node', 'build/Debug/lcmd.node'];
@@ -46,4 +46,9 @@ export function native(): NativeAddon {
   loaded.setNumThreads(defaultThreadCount());
   addon = loaded;
   return loaded;
+}
+
+/** The addon's test-only hooks (see NativeTestHooks); not part of the API. */
+export function testHooks(): NativeTestHooks {
+  return native() as unknown as NativeTestHooks;
 }

@@ -275,7 +275,6 @@ export interface NativeAddon {
   setNumThreads(n: number): void;
   numThreads(): number;
   measureGemm(size: number, seconds: number, token?: NativeCancelToken): Promise<number>;
-  busyWork(ms: number, token?: NativeCancelToken, onProgress?: ProgressCallback): Promise<number>;
 
   // data (lib/safetensors.ts, lib/npy.ts, lib/data.ts): file formats and token datasets
   saveSafetensors(path: string, names: string[], tensors: NativeTensorHandle[], metadata: Record<string, string>): Promise<void>;
@@ -297,12 +296,9 @@ export interface NativeAddon {
   duplicateFraction(rows: NativeTensorHandle): number;
   loadTokenizer(path: string): Promise<NativeTokenizer>;
 
-  // sampler (lib/sampler.ts, lib/oracle.ts): the sampling loop, the oracle denoiser, test hooks
+  // sampler (lib/sampler.ts, lib/oracle.ts): the sampling loop and the oracle denoiser
   sample(model: object, options: NativeSampleOptions, token?: NativeCancelToken, onProgress?: ProgressCallback): Promise<NativeSampleResult>;
   OracleDenoiser: { new (grids: NativeTensorHandle, embeddings: NativeTensorHandle, options?: NativeOracleOptions): NativeOracleDenoiser };
-  samplerAncestralStep(z: NativeTensorHandle, eHat: NativeTensorHandle, noise: NativeTensorHandle, s: number, t: number, shift: number): NativeTensorHandle;
-  samplerDdimStep(z: NativeTensorHandle, eHat: NativeTensorHandle, s: number, t: number, shift: number): NativeTensorHandle;
-  sampleNoise(seed: number, firstSample: number, count: number, kind: 0 | 1 | 2 | 3, gridIndex: number, shape: number[], uniform: boolean): NativeTensorHandle;
 
   // model and trainer (lib/model.ts, lib/trainer.ts)
   ModelHandle: { new (configJson: string, device?: string, seed?: number): NativeModelHandle };
@@ -310,8 +306,23 @@ export interface NativeAddon {
   TrainerHandle: { new (modelConfigJson: string, trainConfigJson: string): NativeTrainerHandle };
   loadTrainer(path: string, overridesJson: string, token?: NativeCancelToken): Promise<{ trainer: NativeTrainerHandle; metadata: Record<string, string> }>;
 
-  // test hooks (native/addon/objective_hooks.cc, native/addon/schedule_hooks.cc): the loss terms on given noise, a
-  // float64 finite-difference gradient check, and the schedule functions, for tests against independent computations
+  // distributed (lib/distributed.ts)
+  createProcessGroup(options: NativeProcessGroupOptions, token?: NativeCancelToken): Promise<NativeProcessGroupHandle>;
+  attachProcessGroup(trainer: NativeTrainerHandle, group: NativeProcessGroupHandle | null, options?: { bucketBytes?: number }, token?: NativeCancelToken): Promise<void>;
+  distributedBackends(): { gloo: boolean; nccl: boolean };
+}
+
+/**
+ * Test-only entry points of the addon (native/addon/test_hooks/ and a few pieces of the sampler and runtime bindings),
+ * typed apart from the product surface: the loss terms on given noise, a float64 finite-difference gradient check,
+ * the schedule functions, single sampler steps and noise streams, and a cancellable busy task, for tests against
+ * independent computations. Reach them through testHooks() in lib/binding.ts.
+ */
+export interface NativeTestHooks {
+  busyWork(ms: number, token?: NativeCancelToken, onProgress?: ProgressCallback): Promise<number>;
+  samplerAncestralStep(z: NativeTensorHandle, eHat: NativeTensorHandle, noise: NativeTensorHandle, s: number, t: number, shift: number): NativeTensorHandle;
+  samplerDdimStep(z: NativeTensorHandle, eHat: NativeTensorHandle, s: number, t: number, shift: number): NativeTensorHandle;
+  sampleNoise(seed: number, firstSample: number, count: number, kind: 0 | 1 | 2 | 3, gridIndex: number, shape: number[], uniform: boolean): NativeTensorHandle;
   objectiveTerms(
     student: NativeModelHandle,
     teacher: NativeModelHandle,
@@ -322,7 +333,7 @@ export interface NativeAddon {
     lambdaCm: number,
     lambdaDiff: number,
     trainMode?: boolean,
-  ): { total: number; recon: number; diff: number; cm: number; prior: number; accuracyT: number };
+  ): { total: number; recon: number; ce: number; diff: number; cm: number; prior: number; accuracyT: number };
   objectiveGradientCheck(
     student: NativeModelHandle,
     teacher: NativeModelHandle,
@@ -340,9 +351,4 @@ export interface NativeAddon {
   scheduleValues(t: Float64Array, shift: number, maxLogsnr: number): { logsnr: Float64Array; alpha: Float64Array; sigma: Float64Array; dlogsnr: Float64Array };
   posteriorCoefficients(alphaS: Float64Array, sigmaS: Float64Array, alphaT: Float64Array, sigmaT: Float64Array): { coefZ: Float64Array; coefX: Float64Array; variance: Float64Array };
   ddimStep(zT: NativeTensorHandle, eHat: NativeTensorHandle, alphaS: NativeTensorHandle, sigmaS: NativeTensorHandle, alphaT: NativeTensorHandle, sigmaT: NativeTensorHandle): NativeTensorHandle;
-
-  // distributed (lib/distributed.ts)
-  createProcessGroup(options: NativeProcessGroupOptions, token?: NativeCancelToken): Promise<NativeProcessGroupHandle>;
-  attachProcessGroup(trainer: NativeTrainerHandle, group: NativeProcessGroupHandle | null, options?: { bucketBytes?: number }, token?: NativeCancelToken): Promise<void>;
-  distributedBackends(): { gloo: boolean; nccl: boolean };
 }

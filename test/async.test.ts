@@ -1,6 +1,6 @@
 // Async native calls: the event loop stays free, progress arrives, AbortSignal cancels promptly and cleanly.
 import { withCancel } from '../lib/async';
-import { native } from '../lib/binding';
+import { native, testHooks } from '../lib/binding';
 import { LcmdError } from '../lib/errors';
 import type { ProgressEvent } from '../lib/native';
 
@@ -13,7 +13,7 @@ test('a long native call does not block the event loop', async () => {
   const timer = setInterval(() => ticks++, tickMs);
   const started = Date.now();
   try {
-    const iterations = await native().busyWork(workMs);
+    const iterations = await testHooks().busyWork(workMs);
     expect(iterations).toBeGreaterThan(0);
   } finally {
     clearInterval(timer);
@@ -26,7 +26,7 @@ test('a long native call does not block the event loop', async () => {
 
 test('progress events arrive in order while the work runs', async () => {
   const events: ProgressEvent[] = [];
-  const iterations = await native().busyWork(1000, undefined, (event) => events.push(event));
+  const iterations = await testHooks().busyWork(1000, undefined, (event) => events.push(event));
   // one event per 64 iterations; the last queued ones may land just after the promise settles
   const expected = Math.floor(iterations / 64);
   for (let waited = 0; events.length < expected && waited < 2000; waited += 20) await sleep(20);
@@ -42,7 +42,7 @@ test('a progress callback that throws does not take the process down', async () 
   const uncaught = jest.fn();
   process.on('uncaughtException', uncaught);
   try {
-    const iterations = await native().busyWork(200, undefined, () => {
+    const iterations = await testHooks().busyWork(200, undefined, () => {
       throw new Error('callback failure');
     });
     await sleep(50);
@@ -57,7 +57,7 @@ describe('cancellation through AbortSignal', () => {
   test('aborting rejects within a second with an E_ABORTED AbortError, and the native work stops', async () => {
     const controller = new AbortController();
     let progressEvents = 0;
-    const call = withCancel(controller.signal, (token) => native().busyWork(60000, token, () => progressEvents++));
+    const call = withCancel(controller.signal, (token) => testHooks().busyWork(60000, token, () => progressEvents++));
     await sleep(200);
     const abortedAt = Date.now();
     controller.abort();
@@ -77,13 +77,13 @@ describe('cancellation through AbortSignal', () => {
     await sleep(300);
     expect(progressEvents).toBe(seen);
     const started = Date.now();
-    expect(await native().busyWork(100)).toBeGreaterThan(0);
+    expect(await testHooks().busyWork(100)).toBeGreaterThan(0);
     expect(Date.now() - started).toBeLessThan(1500);
   });
 
   test('the abort reason appears in the message', async () => {
     const controller = new AbortController();
-    const call = withCancel(controller.signal, (token) => native().busyWork(60000, token));
+    const call = withCancel(controller.signal, (token) => testHooks().busyWork(60000, token));
     setTimeout(() => controller.abort(new Error('user pressed stop')), 50);
     await expect(call).rejects.toMatchObject({ code: 'E_ABORTED', name: 'AbortError', message: expect.stringMatching(/user pressed stop/) });
   });
@@ -91,7 +91,7 @@ describe('cancellation through AbortSignal', () => {
   test('an already aborted signal rejects without starting the work', async () => {
     const controller = new AbortController();
     controller.abort();
-    const start = jest.fn((token: unknown) => native().busyWork(60000, token as never));
+    const start = jest.fn((token: unknown) => testHooks().busyWork(60000, token as never));
     await expect(withCancel(controller.signal, start)).rejects.toMatchObject({ code: 'E_ABORTED', name: 'AbortError' });
     expect(start).not.toHaveBeenCalled();
   });
@@ -101,11 +101,11 @@ describe('cancellation through AbortSignal', () => {
     token.cancel();
     expect(token.isCancelled()).toBe(true);
     const started = Date.now();
-    await expect(native().busyWork(60000, token)).rejects.toMatchObject({ code: 'E_ABORTED' });
+    await expect(testHooks().busyWork(60000, token)).rejects.toMatchObject({ code: 'E_ABORTED' });
     expect(Date.now() - started).toBeLessThan(1000);
   });
 
   test('without a signal the call completes', async () => {
-    await expect(withCancel(undefined, (token) => native().busyWork(50, token))).resolves.toBeGreaterThan(0);
+    await expect(withCancel(undefined, (token) => testHooks().busyWork(50, token))).resolves.toBeGreaterThan(0);
   });
 });

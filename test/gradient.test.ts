@@ -2,7 +2,7 @@
 // the embedding table through z_t, z_0, the e_hat predictions and the L_diff target (docs/method.md section 6.8), and the [mask] vector
 // through dropped positions; a stray detach() on any of these paths makes autograd disagree with the numeric slope.
 import type { TrainConfig } from '../lib/config';
-import { native } from '../lib/binding';
+import { testHooks } from '../lib/binding';
 import { Model } from '../lib/model';
 import { Trainer } from '../lib/trainer';
 import { int64Tensor, makeNoise, noiseTensors, randomizeParameters, randomTokens, TINY_MODEL } from './lcmd-fixtures';
@@ -66,7 +66,7 @@ describe('finite-difference gradient check in float64', () => {
     const flat = indices(sizes.get(parameter)!);
     // for the table, also every row of a token that occurs in the batch
     if (parameter === 'embedding.table') flat.push(...Array.from(new Set(tokens.flat())).map((k) => k * D + (k % D)));
-    const result = native().objectiveGradientCheck(student.handle, teacher.handle, JSON.stringify({ ...defaults, ...train }), x.handle, c.handle, handles.handles, lambdaCm, lambdaDiff, parameter, flat, 1e-6);
+    const result = testHooks().objectiveGradientCheck(student.handle, teacher.handle, JSON.stringify({ ...defaults, ...train }), x.handle, c.handle, handles.handles, lambdaCm, lambdaDiff, parameter, flat, 1e-6);
     handles.dispose();
     x.dispose();
     c.dispose();

@@ -2,7 +2,7 @@
 // (test/reference/lcmd_reference.py) on fixed random weights and the same explicit noise; and L_CM = 0 at s = t.
 import * as path from 'path';
 import type { ModelConfig, TrainConfig } from '../lib/config';
-import { native } from '../lib/binding';
+import { testHooks } from '../lib/binding';
 import { Model } from '../lib/model';
 import { writeSafetensors } from '../lib/safetensors';
 import { Tensor } from '../lib/tensor';
@@ -102,7 +102,7 @@ describe('loss terms against the independent PyTorch reference', () => {
         const train = { ...defaults, ...c.train };
         const noise = makeNoise(17, B, N, D, { classUniforms: CLASS_UNIFORMS.map(Math.fround), ...c.noise });
         const handles = noiseTensors(noise);
-        const terms = native().objectiveTerms(student.handle, teacher.handle, JSON.stringify(train), tokenTensor.handle, classTensor?.handle ?? null, handles.handles, c.lambdaCm, c.lambdaDiff);
+        const terms = testHooks().objectiveTerms(student.handle, teacher.handle, JSON.stringify(train), tokenTensor.handle, classTensor?.handle ?? null, handles.handles, c.lambdaCm, c.lambdaDiff);
         handles.dispose();
         native_.set(c.name, terms);
         cases.push({
@@ -179,7 +179,7 @@ describe('L_CM vanishes when the teacher is the student and s = t', () => {
     const handles = noiseTensors(noise);
     const x = int64Tensor(tokens.flat(), [B, N]);
     const c = int64Tensor([0, 1, 2, 2, 1, 0], [B]);
-    const terms = native().objectiveTerms(model.handle, teacher.handle, JSON.stringify({ ...defaults, ...train }), x.handle, c.handle, handles.handles, 1, 0.005);
+    const terms = testHooks().objectiveTerms(model.handle, teacher.handle, JSON.stringify({ ...defaults, ...train }), x.handle, c.handle, handles.handles, 1, 0.005);
     handles.dispose();
     x.dispose();
     c.dispose();

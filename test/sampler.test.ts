@@ -1,5 +1,5 @@
 // The sampler against an exact oracle denoiser (a mixture over a few known grids) and against closed forms.
-import { native } from '../lib/binding';
+import { native, testHooks } from '../lib/binding';
 import { LcmdError } from '../lib/errors';
 import { createOracleDenoiser, OracleDenoiser } from '../lib/oracle';
 import { sample, sampleDetailed, SampleOptions, SampleProgress } from '../lib/sampler';
@@ -66,7 +66,7 @@ describe('sampler pieces against closed forms', () => {
     const z = values(1, 12);
     const e = values(2, 12);
     const noise = values(3, 12);
-    const out = native().samplerAncestralStep(
+    const out = testHooks().samplerAncestralStep(
       Tensor.from(z, [1, 3, 4]).handle, Tensor.from(e, [1, 3, 4]).handle, Tensor.from(noise, [1, 3, 4]).handle, s, t, shift,
     ).toTypedArray() as Float32Array;
     const [as, ss, at, st] = [sch.alpha(s), sch.sigma(s), sch.alpha(t), sch.sigma(t)];
@@ -82,25 +82,25 @@ describe('sampler pieces against closed forms', () => {
     const [s, t] = [0.0, 0.1];
     const z = values(4, 6);
     const e = values(5, 6);
-    const out = native().samplerDdimStep(Tensor.from(z, [1, 2, 3]).handle, Tensor.from(e, [1, 2, 3]).handle, s, t, shift).toTypedArray() as Float32Array;
+    const out = testHooks().samplerDdimStep(Tensor.from(z, [1, 2, 3]).handle, Tensor.from(e, [1, 2, 3]).handle, s, t, shift).toTypedArray() as Float32Array;
     const [as, ss, at, st] = [sch.alpha(s), sch.sigma(s), sch.alpha(t), sch.sigma(t)];
     out.forEach((v, i) => expect(v).toBeCloseTo((ss / st) * z[i] + (as - (at * ss) / st) * e[i], 5));
   });
 
   test('sample noise: a sample\'s rows do not depend on the batch; streams differ; normals have unit moments', () => {
-    const all = native().sampleNoise(42, 0, 8, 2, 7, [3, 5], false).toTypedArray() as Float32Array;
-    const part = native().sampleNoise(42, 3, 2, 2, 7, [3, 5], false).toTypedArray() as Float32Array;
+    const all = testHooks().sampleNoise(42, 0, 8, 2, 7, [3, 5], false).toTypedArray() as Float32Array;
+    const part = testHooks().sampleNoise(42, 3, 2, 2, 7, [3, 5], false).toTypedArray() as Float32Array;
     expect(part).toEqual(all.subarray(3 * 15, 5 * 15));
-    const otherStep = native().sampleNoise(42, 0, 8, 2, 6, [3, 5], false).toTypedArray() as Float32Array;
-    const otherKind = native().sampleNoise(42, 0, 8, 1, 7, [3, 5], false).toTypedArray() as Float32Array;
-    const otherSeed = native().sampleNoise(43, 0, 8, 2, 7, [3, 5], false).toTypedArray() as Float32Array;
+    const otherStep = testHooks().sampleNoise(42, 0, 8, 2, 6, [3, 5], false).toTypedArray() as Float32Array;
+    const otherKind = testHooks().sampleNoise(42, 0, 8, 1, 7, [3, 5], false).toTypedArray() as Float32Array;
+    const otherSeed = testHooks().sampleNoise(43, 0, 8, 2, 7, [3, 5], false).toTypedArray() as Float32Array;
     for (const other of [otherStep, otherKind, otherSeed]) expect(other).not.toEqual(all);
-    const big = native().sampleNoise(1, 0, 100, 0, 0, [1000], false).toTypedArray() as Float32Array;
+    const big = testHooks().sampleNoise(1, 0, 100, 0, 0, [1000], false).toTypedArray() as Float32Array;
     const mean = big.reduce((a, b) => a + b, 0) / big.length;
     const variance = big.reduce((a, b) => a + (b - mean) ** 2, 0) / big.length;
     expect(Math.abs(mean)).toBeLessThan(4 / Math.sqrt(big.length));
     expect(Math.abs(variance - 1)).toBeLessThan(4 * Math.sqrt(2 / big.length));
-    const uniforms = native().sampleNoise(1, 0, 10, 3, 0, [1000], true).toTypedArray() as Float32Array;
+    const uniforms = testHooks().sampleNoise(1, 0, 10, 3, 0, [1000], true).toTypedArray() as Float32Array;
     expect(uniforms.every((u) => u > 0 && u < 1)).toBe(true);
   });
 });

@@ -1,6 +1,6 @@
 // The noise schedule (docs/method.md section 3), the posterior of the forward process (docs/method.md section 4) and the DDIM step (docs/method.md section 6.6) against
 // closed forms and direct Gaussian algebra computed here in float64.
-import { native } from '../lib/binding';
+import { testHooks } from '../lib/binding';
 import { Tensor } from '../lib/tensor';
 import { rng } from './sampler-stats';
 
@@ -21,7 +21,7 @@ function closedForm(shift: number, maxLogsnr = 15) {
 }
 
 function values(t: number[], shift: number, maxLogsnr = 15) {
-  return native().scheduleValues(Float64Array.from(t), shift, maxLogsnr);
+  return testHooks().scheduleValues(Float64Array.from(t), shift, maxLogsnr);
 }
 
 function maxRelativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
@@ -134,7 +134,7 @@ describe('posterior q(z_s | z_t, x) against direct Gaussian conditioning', () =>
     const ss = pairs.map(([s]) => ref.sigma(s));
     const at = pairs.map(([, t]) => ref.alpha(t));
     const st = pairs.map(([, t]) => ref.sigma(t));
-    const got = native().posteriorCoefficients(Float64Array.from(as), Float64Array.from(ss), Float64Array.from(at), Float64Array.from(st));
+    const got = testHooks().posteriorCoefficients(Float64Array.from(as), Float64Array.from(ss), Float64Array.from(at), Float64Array.from(st));
     for (let i = 0; i < pairs.length; i++) {
       const want = conditioned(as[i], ss[i], at[i], st[i]);
       // the Markov construction is variance preserving: Var z_t = sigma_t^2
@@ -151,7 +151,7 @@ describe('posterior q(z_s | z_t, x) against direct Gaussian conditioning', () =>
     const ref = closedForm(0.1);
     const a = Float64Array.from([ref.alpha(0.3)]);
     const s = Float64Array.from([ref.sigma(0.3)]);
-    const got = native().posteriorCoefficients(a, s, a, s);
+    const got = testHooks().posteriorCoefficients(a, s, a, s);
     expect(got.coefZ[0]).toBeCloseTo(1, 12);
     expect(Math.abs(got.coefX[0])).toBeLessThan(1e-12);
     expect(Math.abs(got.variance[0])).toBeLessThan(1e-12);
@@ -176,7 +176,7 @@ describe('DDIM step', () => {
     const zT = make(e.map((x, i) => ref.alpha(ts[at(i)]) * x + ref.sigma(ts[at(i)]) * eps[i]));
     const eHat = make(prediction);
     const coefs = [coef(ref.alpha, ss), coef(ref.sigma, ss), coef(ref.alpha, ts), coef(ref.sigma, ts)];
-    const out = new Tensor(native().ddimStep(zT.handle, eHat.handle, coefs[0].handle, coefs[1].handle, coefs[2].handle, coefs[3].handle));
+    const out = new Tensor(testHooks().ddimStep(zT.handle, eHat.handle, coefs[0].handle, coefs[1].handle, coefs[2].handle, coefs[3].handle));
     const result = Array.from(out.toTypedArray() as Float32Array | Float64Array);
     [zT, eHat, out, ...coefs].forEach((x) => x.dispose());
     return result;

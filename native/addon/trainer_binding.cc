@@ -182,36 +182,19 @@ Napi::Value TrainerHandle::Evaluate(const Napi::CallbackInfo& info) {
       auto v = opts.Get(key);
       return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : fallback;
     };
-    int64_t samples = int64_t(number("importanceSamples", 4)), bins = int64_t(number("bins", 10)), batch = int64_t(number("batchSize", 64));
-    uint64_t seed = uint64_t(number("seed", 0));
+    HeldoutOptions options;
+    options.importance_samples = int64_t(number("importanceSamples", 4));
+    options.bins = int64_t(number("bins", 10));
+    options.batch_size = int64_t(number("batchSize", 64));
+    options.seed = uint64_t(number("seed", 0));
     bool use_ema = !opts.Get("useEma").IsBoolean() || opts.Get("useEma").As<Napi::Boolean>().Value();
-    const auto& mc = state->trainer->model_config();
-    LCMD_CHECK(tokens.dim() == 2 && tokens.size(1) == mc.num_tokens() && tokens.size(0) > 0, "E_SHAPE",
-               "expected held-out tokens of shape [n, " + std::to_string(mc.num_tokens()) + "]");
-    auto lo = tokens.min().item<int64_t>(), hi = tokens.max().item<int64_t>();
-    LCMD_CHECK(lo >= 0 && hi < mc.vocab_size, "E_RANGE", "token ids must be in [0, " + std::to_string(mc.vocab_size - 1) + "]");
-    LCMD_CHECK(samples >= 1 && bins >= 1 && batch >= 1, "E_RANGE", "importanceSamples, bins and batchSize must be positive");
-    if (classes.defined()) LCMD_CHECK(classes.dim() == 1 && classes.size(0) == tokens.size(0), "E_SHAPE", "expected one class per example");
-    struct Report {
-      VlbReport vlb;
-      std::vector<NoiseLevelRow> table;
-      EmbeddingStats stats;
-    };
-    return run_async<Report>(
+    return run_async<HeldoutReport>(
         env, token_arg(info, 3), env.Undefined(), {info.This().As<Napi::Object>()},
         [=](TaskContext& ctx) {
           std::lock_guard<std::mutex> lock(*state->lock);
-          auto& model = use_ema ? *state->trainer->ema() : *state->trainer->model();
-          auto x = tokens.to(at::kLong);
-          auto c = classes.defined() ? classes.to(at::kLong) : classes;
-          Report r;
-          r.vlb = estimate_vlb(model, x, c, samples, seed, batch);
-          ctx.throw_if_cancelled();
-          r.table = noise_level_table(model, x, c, bins, seed, batch);
-          r.stats = embedding_stats(model);
-          return r;
+          return evaluate_heldout(use_ema ? *state->trainer->ema() : *state->trainer->model(), tokens, classes, options, ctx);
         },
-        [](Napi::Env env, Report& r) -> Napi::Value {
+        [](Napi::Env env, HeldoutReport& r) -> Napi::Value {
           auto out = Napi::Object::New(env);
           auto vlb = Napi::Object::New(env);
           vlb.Set("reconBits", r.vlb.recon_bits);
@@ -232,7 +215,7 @@ Napi::Value TrainerHandle::Evaluate(const Napi::CallbackInfo& info) {
             table.Set(uint32_t(i), row);
           }
           out.Set("table", table);
-          out.Set("embeddings", stats_to_js(env, r.stats));
+          out.Set("embeddings", stats_to_js(env, r.embeddings));
           return out;
         });
   });

@@ -1,3 +1,4 @@
+// Test-only hooks: not part of the product surface (lib/native.ts types them apart).
 // Test hooks for the training objective: the loss terms for given weights and given noise (so an independent
 // implementation can reproduce them exactly), and a float64 finite-difference check of their gradient.
 #include <nlohmann/json.hpp>

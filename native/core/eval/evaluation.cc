@@ -146,4 +146,24 @@ EmbeddingStats embedding_stats(const LcmdModelImpl& model) {
   return s;
 }
 
+HeldoutReport evaluate_heldout(LcmdModelImpl& model, const at::Tensor& tokens, const at::Tensor& classes, const HeldoutOptions& options,
+                               const TaskContext& ctx) {
+  const auto& mc = model.config();
+  LCMD_CHECK(tokens.dim() == 2 && tokens.size(1) == mc.num_tokens() && tokens.size(0) > 0, "E_SHAPE",
+             "expected held-out tokens of shape [n, " + std::to_string(mc.num_tokens()) + "]");
+  const auto lo = tokens.min().item<int64_t>(), hi = tokens.max().item<int64_t>();
+  LCMD_CHECK(lo >= 0 && hi < mc.vocab_size, "E_RANGE", "token ids must be in [0, " + std::to_string(mc.vocab_size - 1) + "]");
+  LCMD_CHECK(options.importance_samples >= 1 && options.bins >= 1 && options.batch_size >= 1, "E_RANGE",
+             "importanceSamples, bins and batchSize must be positive");
+  if (classes.defined()) LCMD_CHECK(classes.dim() == 1 && classes.size(0) == tokens.size(0), "E_SHAPE", "expected one class per example");
+  auto x = tokens.to(at::kLong);
+  auto c = classes.defined() ? classes.to(at::kLong) : classes;
+  HeldoutReport r;
+  r.vlb = estimate_vlb(model, x, c, options.importance_samples, options.seed, options.batch_size);
+  ctx.throw_if_cancelled();
+  r.table = noise_level_table(model, x, c, options.bins, options.seed, options.batch_size);
+  r.embeddings = embedding_stats(model);
+  return r;
+}
+
 }  // namespace lcmd

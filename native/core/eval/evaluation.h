@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "core/base/task_context.h"
 #include "core/model/lcmd_model.h"
 
 namespace lcmd {
@@ -39,5 +40,23 @@ std::vector<NoiseLevelRow> noise_level_table(LcmdModelImpl& model, const at::Ten
                                              uint64_t seed, int64_t batch_size);
 
 EmbeddingStats embedding_stats(const LcmdModelImpl& model);
+
+struct HeldoutOptions {
+  int64_t importance_samples = 4;
+  int64_t bins = 10;
+  int64_t batch_size = 64;
+  uint64_t seed = 0;
+};
+
+struct HeldoutReport {
+  VlbReport vlb;
+  std::vector<NoiseLevelRow> table;
+  EmbeddingStats embeddings;
+};
+
+// The whole held-out report of `lcmd eval` and of a training run's evaluations: checks the tokens against the model
+// (shape, id range) and the options, then the bound, the per-noise-level table and the embedding statistics.
+HeldoutReport evaluate_heldout(LcmdModelImpl& model, const at::Tensor& tokens, const at::Tensor& classes, const HeldoutOptions& options,
+                               const TaskContext& ctx);
 
 }  // namespace lcmd
