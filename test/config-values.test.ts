@@ -1,0 +1,83 @@
+// Config values that JSON cannot carry (NaN, Infinity, null) are refused naming the key, instead of silently
+// becoming the native built-in default; unknown top-level keys list the allowed ones; a config that is not an
+// object, and tensors too large to allocate, are LcmdErrors (not TypeError / RangeError).
+import * as fs from 'fs';
+import * as path from 'path';
+import { LcmdError } from '../lib/errors';
+import { PRESETS } from '../lib/presets';
+import { Tensor } from '../lib/tensor';
+import { Trainer } from '../lib/trainer';
+import { TrainingRun } from '../lib/training-run';
+import { tmpDir, writeNpyFile } from './cli-run';
+
+function errorOf(f: () => unknown): LcmdError {
+  try {
+    f();
+  } catch (err) {
+    expect(err).toBeInstanceOf(LcmdError);
+    return err as LcmdError;
+  }
+  throw new Error('expected an LcmdError');
+}
+
+test('NaN layers are E_CONFIG naming model.layers (they built 15 layers, the built-in default, not the preset\'s 4)', () => {
+  const err = errorOf(() => Trainer.create({ preset: 'small', model: { layers: NaN } }));
+  expect(err.code).toBe('E_CONFIG');
+  expect(err.message).toBe('expected a finite number for model.layers, got NaN');
+});
+
+test.each([
+  ['lr', Infinity, 'expected a finite number for train.lr, got Infinity'],
+  ['lr', NaN, 'expected a finite number for train.lr, got NaN'],
+  ['emaDecay', -Infinity, 'expected a finite number for train.emaDecay, got -Infinity'],
+  ['warmupSteps', null, "expected a value for train.warmupSteps, got null: leave the key out to keep the preset's value"],
+])('train.%s = %s is E_CONFIG (it became 3e-4 or another default)', (key, value, message) => {
+  const err = errorOf(() => Trainer.create({ preset: 'small', train: { [key]: value } }));
+  expect(err.code).toBe('E_CONFIG');
+  expect(err.message).toBe(message);
+});
+
+test('an undefined override keeps the preset\'s value', () => {
+  const t = Trainer.create({ preset: 'small', model: { layers: undefined, vocabSize: 16 } });
+  try {
+    expect(t.config.model.layers).toBe(PRESETS.small.model.layers);
+  } finally {
+    t.dispose();
+  }
+});
+
+test('an unknown top-level key is E_CONFIG naming it and the allowed keys', () => {
+  const err = errorOf(() => Trainer.create({ preset: 'small', modle: { layers: 2 } } as never));
+  expect(err.code).toBe('E_CONFIG');
+  expect(err.message).toBe("unknown config key 'modle': expected preset, ablation, model, train");
+});
+
+test('Trainer.create(null) is E_TYPE, not a TypeError', () => {
+  for (const config of [null, 5, [], undefined]) {
+    const err = errorOf(() => Trainer.create(config as never));
+    expect(err.code).toBe('E_TYPE');
+    expect(err.message).toMatch(/^expected a preset name or a config object \{preset\?, ablation\?, model\?, train\?\} for config, got /);
+  }
+});
+
+test('Tensor.zeros of a shape too large is an LcmdError naming the shape, not a RangeError', () => {
+  const huge = errorOf(() => Tensor.zeros([2 ** 40, 2 ** 20]));
+  expect(huge.code).toBe('E_RANGE');
+  expect(huge.message).toMatch(/^shape \[1099511627776, 1048576\] has .* elements/);
+  const large = errorOf(() => Tensor.zeros([2 ** 20, 2 ** 20]));
+  expect(large.code).toBe('E_MEMORY');
+  expect(large.message).toMatch(/cannot allocate a float32 tensor of shape \[1048576, 1048576\]/);
+});
+
+test('a token file without examples is E_DATA naming the file (not "heldout must be between 0 and -1")', async () => {
+  const dir = tmpDir('lcmd-config-values-');
+  try {
+    const tokens = path.join(dir, 'empty.npy');
+    writeNpyFile(tokens, [], [0, 4, 4], '<i4');
+    const run = TrainingRun.open({ out: path.join(dir, 'run'), data: tokens, steps: 1, model: { vocabSize: 16 }, blasCheck: false });
+    await expect(run).rejects.toMatchObject({ code: 'E_DATA', message: expect.stringContaining(`the token file ${tokens} holds no examples`) });
+    expect(fs.readdirSync(dir)).toEqual(['empty.npy']);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
