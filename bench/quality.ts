@@ -33,13 +33,15 @@ interface SamplerSpec {
   steps: number;
   /** guidance weight; the --guidance / --maskgit-guidance default when absent */
   guidance?: number;
+  /** diffusion samplers: the times [lo, hi] where guidance applies (all when absent) */
+  interval?: [number, number];
 }
 
 interface MilestoneResult {
   step: number;
   trainSeconds: number;
   msPerStep: number;
-  samples: ({ sampler: string; steps: number; guidance: number; sampleSeconds: number; evaluationsPerSample: number } & QualityReport)[];
+  samples: ({ sampler: string; steps: number; guidance: number; guidanceInterval: [number, number]; sampleSeconds: number; evaluationsPerSample: number } & QualityReport)[];
 }
 
 async function prepareData(work: string, log: (s: string) => void) {
@@ -76,10 +78,12 @@ async function prepareData(work: string, log: (s: string) => void) {
 
 function parseSamplers(text: string): SamplerSpec[] {
   return text.split(',').map((item) => {
-    const [sampler, steps, guidance] = item.split(':');
-    if (!['ancestral', 'ddim', 'consistency', 'maskgit'].includes(sampler) || !(Number(steps) > 0) || (guidance !== undefined && !(Number(guidance) >= 0)))
-      throw new Error(`bad sampler '${item}' (expected name:steps or name:steps:guidance)`);
-    return { sampler: sampler as SamplerSpec['sampler'], steps: Number(steps), guidance: guidance === undefined ? undefined : Number(guidance) };
+    const [sampler, steps, guidance, range] = item.split(':');
+    const interval = range === undefined ? undefined : (range.split('-').map(Number) as [number, number]);
+    if (!['ancestral', 'ddim', 'consistency', 'maskgit'].includes(sampler) || !(Number(steps) > 0) || (guidance !== undefined && !(Number(guidance) >= 0)) ||
+      (interval !== undefined && (interval.length !== 2 || !interval.every(Number.isFinite))))
+      throw new Error(`bad sampler '${item}' (expected name:steps, name:steps:guidance or name:steps:guidance:lo-hi)`);
+    return { sampler: sampler as SamplerSpec['sampler'], steps: Number(steps), guidance: guidance === undefined ? undefined : Number(guidance), interval };
   });
 }
 
@@ -168,12 +172,12 @@ async function main(): Promise<void> {
       for (const spec of samplers) {
         const guidance = spec.guidance ?? defaultGuidance;
         const t0 = process.hrtime.bigint();
-        const result = await sampleDetailed(trainer.model, { n, steps: spec.steps, sampler: spec.sampler, guidance, classes, seed, batchSize: 100 });
+        const result = await sampleDetailed(trainer.model, { n, steps: spec.steps, sampler: spec.sampler, guidance, guidanceInterval: spec.interval, classes, seed, batchSize: 100 });
         const sampleSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
         const images = await tokenizer.decode(result.tokens, { grid: [7, 7] });
         const quality = await scoreAgainstReal(scorer, images, test.images, { labels: classes, realLabels: testLabels, seed });
-        log(`${name} @${milestone} ${spec.sampler}:${spec.steps} w=${guidance}: FD ${quality.score.frechetDistance.toFixed(1)} (floor ${quality.floor.frechetDistance.toFixed(1)}), agreement ${quality.score.classAgreement?.toFixed(3)}, ${sampleSeconds.toFixed(0)} s`);
-        row.samples.push({ sampler: spec.sampler, steps: spec.steps, guidance, sampleSeconds, evaluationsPerSample: result.evaluationsPerSample, ...quality });
+        log(`${name} @${milestone} ${spec.sampler}:${spec.steps} w=${guidance}${spec.interval ? ` in [${spec.interval.join(', ')}]` : ''}: FD ${quality.score.frechetDistance.toFixed(1)} (floor ${quality.floor.frechetDistance.toFixed(1)}), agreement ${quality.score.classAgreement?.toFixed(3)}, ${sampleSeconds.toFixed(0)} s`);
+        row.samples.push({ sampler: spec.sampler, steps: spec.steps, guidance, guidanceInterval: spec.interval ?? [0, 1], sampleSeconds, evaluationsPerSample: result.evaluationsPerSample, ...quality });
         if (spec === samplers[0]) lastImages = images.toTypedArray() as Float32Array;
         images.dispose();
         result.tokens.dispose();

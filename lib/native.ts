@@ -47,6 +47,8 @@ export interface NativeSampleOptions {
   steps: number;
   sampler: 'ancestral' | 'ddim' | 'consistency' | 'maskgit';
   maskgitTemperature?: number;
+  guidanceTMin?: number;
+  guidanceTMax?: number;
   final: 'argmax' | 'sample';
   guidance: number;
   seed: number;

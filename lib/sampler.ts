@@ -55,6 +55,11 @@ export interface SampleOptions {
    * sampler of a MaskGIT model, and its default.
    */
   sampler?: 'ancestral' | 'ddim' | 'consistency' | 'maskgit';
+  /**
+   * Diffusion samplers: apply guidance only at grid times t in [min, max] (default [0, 1], always), as Kynkaanniemi et
+   * al. (2024) recommend; elsewhere the prediction is the conditional one.
+   */
+  guidanceInterval?: readonly [number, number];
   /** MaskGIT: scale of the Gumbel noise on the log-confidence, annealed linearly to 0 (default 4.5) */
   maskgitTemperature?: number;
   /** Classifier-free guidance weight w >= 0 (default 0: no guidance). Needs a class-conditional model. */
@@ -98,7 +103,7 @@ export interface SampleResult {
 }
 
 const OPTION_KEYS = new Set<string>([
-  'n', 'steps', 'sampler', 'guidance', 'classes', 'seed', 'batchSize', 'known', 'infillResample', 'final', 'useEma', 'returnProbs', 'maskgitTemperature',
+  'n', 'steps', 'sampler', 'guidance', 'classes', 'seed', 'batchSize', 'known', 'infillResample', 'final', 'useEma', 'returnProbs', 'maskgitTemperature', 'guidanceInterval',
   'signal', 'onProgress',
 ]);
 const MAX_STEPS = 1_000_000;
@@ -257,8 +262,14 @@ export async function sampleDetailed(model: SampleableModel, options: SampleOpti
   const maskgitTemperature = options.maskgitTemperature ?? 4.5;
   check(typeof maskgitTemperature === 'number' && Number.isFinite(maskgitTemperature) && maskgitTemperature >= 0, 'E_RANGE',
     () => `expected maskgitTemperature to be a finite number >= 0, got ${describe(maskgitTemperature)}`);
+  const interval = options.guidanceInterval ?? [0, 1];
+  check(Array.isArray(interval) && interval.length === 2 && interval.every((v) => typeof v === 'number' && Number.isFinite(v)) &&
+    interval[0] >= 0 && interval[0] < interval[1] && interval[1] <= 1, 'E_RANGE',
+    () => `expected guidanceInterval to be [min, max] with 0 <= min < max <= 1, got ${describe(interval)}`);
   const nativeOptions: NativeSampleOptions = {
     maskgitTemperature,
+    guidanceTMin: interval[0],
+    guidanceTMax: interval[1],
     n,
     steps: integerOption(options.steps, 'steps', 50, 1, MAX_STEPS),
     sampler,

@@ -193,6 +193,23 @@ describe('sampling from the oracle', () => {
     o.dispose();
   });
 
+  test('a guidance interval guides exactly the grid times inside it', async () => {
+    const o = oracle({ classes: [0, 1, 0, 1], classLeak: 0.5 });
+    const base: SampleOptions = { n: 40, steps: 10, seed: 4, classes: 0, batchSize: 40 };
+    const unguided = await sampleDetailed(o, base);
+    // the grid times are j / 10: [0.95, 1] holds only t = 1, [0.35, 0.65] holds 0.4, 0.5 and 0.6
+    const top = await sampleDetailed(o, { ...base, guidance: 3, guidanceInterval: [0.95, 1] });
+    expect(top.forwardRows).toBe(11 * 40 + 40);
+    const middle = await sampleDetailed(o, { ...base, guidance: 3, guidanceInterval: [0.35, 0.65] });
+    expect(middle.forwardRows).toBe(11 * 40 + 3 * 40);
+    // an interval that holds no grid time is exactly the unguided run
+    const none = await sampleDetailed(o, { ...base, guidance: 3, guidanceInterval: [0.41, 0.49] });
+    expect(none.forwardRows).toBe(11 * 40);
+    expect(rows(none.tokens)).toEqual(rows(unguided.tokens));
+    await expect(sampleDetailed(o, { ...base, guidance: 3, guidanceInterval: [0.5, 0.5] })).rejects.toMatchObject({ code: 'E_RANGE' });
+    o.dispose();
+  });
+
   test('infilling keeps every known token and, with resampling, completes only to consistent grids', async () => {
     const o = oracle({ weights: WEIGHTS });
     const known = { tokens: Tensor.from(Int32Array.from(GRIDS[0]), [2, 2]), mask: halfMask(2, 2, 'left') };

@@ -4,7 +4,7 @@
  */
 import { Command } from 'commander';
 import * as path from 'path';
-import { classList, device, existingFile, nonNegativeInt, nonNegativeNumber, oneOf, outputFile, outputFolder, positiveInt, usage } from '../cli-options';
+import { classList, device, existingFile, listOf, nonNegativeInt, nonNegativeNumber, numberIn, oneOf, outputFile, outputFolder, positiveInt, usage } from '../cli-options';
 import { interruptible } from '../interrupt';
 import { formatDuration, ProgressLine } from '../progress';
 import { checkDeviceAvailable } from '../../lib/device';
@@ -26,6 +26,7 @@ export interface SampleCommandOptions {
   sampler?: 'ancestral' | 'ddim' | 'consistency' | 'maskgit';
   maskgitTemperature?: number;
   guidance?: number;
+  guidanceInterval?: number[];
   /** class ids, or 'all' (the default for class-conditional models) */
   classes?: number[] | 'all';
   seed?: number;
@@ -101,6 +102,8 @@ export async function runSampling(opts: SampleCommandOptions, context: { signal?
     const classes = classPlan(opts.classes, numClasses, perClass);
     const n = classes ? classes.length : perClass;
     usage(!(opts.guidance && numClasses === 0), '--guidance needs a class-conditional model; this one is unconditional');
+    usage(opts.guidanceInterval === undefined || (opts.guidanceInterval.length === 2 && opts.guidanceInterval[0] < opts.guidanceInterval[1]),
+      '--guidance-interval takes two times lo,hi with lo < hi, e.g. 0,0.6');
     const steps = opts.steps ?? 50;
     const progress = context.progress ?? new ProgressLine({ label: 'sample', plainEvery: Math.max(1, Math.round(steps / 4)) });
     const started = Date.now();
@@ -110,6 +113,7 @@ export async function runSampling(opts: SampleCommandOptions, context: { signal?
       sampler: opts.sampler,
       maskgitTemperature: opts.maskgitTemperature,
       guidance: opts.guidance ?? 0,
+      guidanceInterval: opts.guidanceInterval as [number, number] | undefined,
       classes,
       seed: opts.seed ?? 0,
       batchSize: opts.batchSize,
@@ -175,6 +179,7 @@ export function registerSample(program: Command): void {
     .option('--sampler <kind>', "ancestral (the paper's), ddim (deterministic), consistency (draw tokens and re-noise, for few steps); maskgit for MaskGIT models (their default)", oneOf(['ancestral', 'ddim', 'consistency', 'maskgit'] as const))
     .option('--maskgit-temperature <x>', 'MaskGIT: Gumbel noise on the log-confidence, annealed to 0 (default 4.5)', nonNegativeNumber)
     .option('--guidance <w>', 'classifier-free guidance weight w >= 0 (default 0: none)', nonNegativeNumber)
+    .option('--guidance-interval <lo,hi>', 'diffusion samplers: guide only at times t in [lo, hi] (default 0,1)', listOf(numberIn({ min: 0, max: 1 }), 'two times lo,hi in [0, 1]'))
     .option('--classes <list>', "comma-separated class ids, or 'all' (default for class-conditional models): one grid row per class", classList)
     .option('--seed <n>', 'seed; the same seed gives the same samples whatever --batch-size (default 0)', nonNegativeInt)
     .option('--batch-size <n>', 'samples per forward batch (default 64)', positiveInt)

@@ -91,7 +91,8 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, int6
     if (known.defined())
       z = noise_known(z, known, table, schedule.alpha(t), schedule.sigma(t),
                       noise.normal(SampleNoiseKind::kInfill, j, {n_tokens, dim}, repeat));
-    auto guided = guided_logits(denoiser, z, torch::full({count}, static_cast<float>(t), float_on_device), classes, options.guidance,
+    const bool in_interval = t >= options.guidance_t_min && t <= options.guidance_t_max;
+    auto guided = guided_logits(denoiser, z, torch::full({count}, static_cast<float>(t), float_on_device), classes, in_interval ? options.guidance : 0.0,
                                 denoiser.self_conditioned() ? self_cond : at::Tensor());
     out.forward_rows += guided.forward_rows;
     return torch::softmax(guided.logits.to(at::kFloat), -1);
@@ -138,6 +139,8 @@ void validate_sampler_options(const Denoiser& denoiser, const SamplerOptions& op
   LCMD_CHECK(options.batch_size >= 1, "E_RANGE", "batchSize must be at least 1, got " + std::to_string(options.batch_size));
   LCMD_CHECK(std::isfinite(options.guidance) && options.guidance >= 0, "E_RANGE",
              "guidance must be a finite number >= 0, got " + std::to_string(options.guidance));
+  LCMD_CHECK(options.guidance_t_min >= 0 && options.guidance_t_min < options.guidance_t_max && options.guidance_t_max <= 1, "E_RANGE",
+             "the guidance interval must satisfy 0 <= min < max <= 1");
   LCMD_CHECK(options.guidance == 0 || num_classes > 0, "E_CONFIG",
              "guidance needs a class-conditional model; this model is unconditional");
   if (num_classes == 0) {

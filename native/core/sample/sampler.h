@@ -31,6 +31,10 @@ struct SamplerOptions {
   StepRule rule = StepRule::kAncestral;
   FinalRule final_rule = FinalRule::kArgmax;
   double guidance = 0.0;  // w >= 0; needs a class-conditional model when > 0
+  // guidance applies only at grid times t in [guidance_t_min, guidance_t_max] (Kynkaanniemi et al. 2024: guidance at
+  // high noise costs diversity, at low noise it does little); outside it the prediction is the conditional one
+  double guidance_t_min = 0.0;
+  double guidance_t_max = 1.0;
   at::Tensor classes;     // [n] int64 in [0, C): required for a conditional model, undefined for an unconditional one
   uint64_t seed = 0;
   int64_t batch_size = 64;
