@@ -16,7 +16,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { PNG } from 'pngjs';
+import { writeFileAtomic } from '../lib/atomic-write';
 import { defaultThreadCount } from '../lib/binding';
+import { ensureFolder } from '../lib/folders';
 import { TokenDataset } from '../lib/data';
 import { loadMnist } from '../lib/images';
 import { readNpy, tokenDTypeFor, writeNpy } from '../lib/npy';
@@ -45,7 +47,7 @@ interface MilestoneResult {
 }
 
 async function prepareData(work: string, log: (s: string) => void) {
-  fs.mkdirSync(work, { recursive: true });
+  ensureFolder(work);
   const files = { tokenizer: path.join(work, 'tokenizer.safetensors'), tokens: path.join(work, 'train-tokens.npy'), labels: path.join(work, 'train-labels.npy'), scorer: path.join(work, 'scorer.safetensors') };
   const train = loadMnist({ split: 'train' });
   if (!fs.existsSync(files.tokenizer)) {
@@ -113,9 +115,7 @@ function writeSheet(file: string, panels: { data: Uint8Array; width: number; hei
     }
     x0 += p.width + gap;
   }
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, PNG.sync.write(png));
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, PNG.sync.write(png));
 }
 
 async function main(): Promise<void> {
@@ -164,7 +164,7 @@ async function main(): Promise<void> {
       trainSeconds += seconds;
       if (!fs.existsSync(checkpointAt(milestone))) {
         await trainer.save(checkpointAt(milestone));
-        fs.writeFileSync(`${checkpointAt(milestone)}.json`, JSON.stringify({ trainSeconds, msPerStep: (1000 * seconds) / Math.max(1, milestone - from) }) + '\n');
+        writeFileAtomic(`${checkpointAt(milestone)}.json`, JSON.stringify({ trainSeconds, msPerStep: (1000 * seconds) / Math.max(1, milestone - from) }) + '\n');
       }
       const timing = JSON.parse(fs.readFileSync(`${checkpointAt(milestone)}.json`, 'utf8')) as { trainSeconds: number; msPerStep: number };
       const row: MilestoneResult = { step: milestone, trainSeconds: timing.trainSeconds, msPerStep: timing.msPerStep, samples: [] };
@@ -184,7 +184,7 @@ async function main(): Promise<void> {
       }
       results.push(row);
       (report.variants as Record<string, unknown>)[name] = { preset: PRESETS[name], parameters: trainer.model.parameterCount, milestones: results };
-      fs.writeFileSync(args.out, JSON.stringify(report, null, 2) + '\n');
+      writeFileAtomic(args.out, JSON.stringify(report, null, 2) + '\n');
     }
     if (lastImages) {
       // 10 x 10: ten samples of each class, one row per class
