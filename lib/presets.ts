@@ -48,6 +48,13 @@ export const PRESETS: Record<string, Preset> = {
     model: { method: 'maskgit', vocabSize: 256, height: 8, width: 8, numClasses: 10, embedDim: 64, layers: 4, heads: 4, hidden: 128, condDim: 128 },
     train: { lambdaCm: 0, lambdaDiff: 0, labelSmoothing: 0.1, emaDecay: 0.999, lr: 2e-3, warmupSteps: 100 },
   },
+  // Measured with bench/quality.ts (MNIST 7x7 tokens, K = 256, lcmd's tokenizer; 1000 steps of batch 32; 1000 samples
+  // scored with lcmd's scorer against MNIST test digits; real-vs-real floor FD 4.9), 2026-12-01, cores shared:
+  //   maskgit-small, 8 steps, w = 1: FD 29.1, class agreement 0.947 (4000 steps: FD 11.3, 0.981)
+  //   cdcd-cm-small, DDIM 8, w = 1: FD 43.6 (0.925); w = 2: FD 47.3 (0.959)   <- the demo's preset
+  //   cdcd-small,    DDIM 8, w = 1: FD 46.6 (0.910); ancestral 50, w = 1: 48.4 (0.897); w = 3: 66.1 (0.973)
+  //   small,         DDIM 8, w = 1: FD 102.5 (0.581); ancestral 50, w = 1: 45.7 (0.878)
+  // No VQ-LCMD variant reaches MaskGIT yet at this budget; see README "Sample quality".
   'cdcd-small': {
     description: 'candidate: the small body trained like CDCD: cross-entropy at the sampled t only (no CM, no t = 0 forward), L2-normalised embeddings, exact-likelihood logits, self-conditioning',
     model: { vocabSize: 256, height: 8, width: 8, numClasses: 10, embedDim: 64, layers: 4, heads: 4, hidden: 128, condDim: 128, exactLikelihoodLogits: true, l2NormalizeEmbeddings: true, selfCondition: true },
