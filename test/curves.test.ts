@@ -77,7 +77,7 @@ function syntheticLog(o: SyntheticOptions = {}): string {
         }),
       );
     }
-    if (step % 200 === 0) lines.push(JSON.stringify({ type: 'checkpoint', step, path: '/tmp/run/checkpoint.safetensors' }));
+    if (step % 200 === 0) lines.push(JSON.stringify({ type: 'checkpoint', step, path: 'run/checkpoint.safetensors' }));
   }
   lines.push(JSON.stringify({ type: 'end', step: steps, seconds: 40 }));
   return lines.join('\n') + '\n';
