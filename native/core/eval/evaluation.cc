@@ -27,14 +27,19 @@ at::Tensor slice_or_undefined(const at::Tensor& t, int64_t start, int64_t len) {
   return t.defined() ? t.narrow(0, start, len) : t;
 }
 
+// The bound and the table need a diffusion model: a MaskGIT model has neither.
+void require_diffusion_model(const LcmdModelImpl& model) {
+  LCMD_CHECK(model.config().method == "lcmd", "E_CONFIG",
+             "held-out bits per token and the per-noise-level table are diffusion diagnostics; a model of method 'maskgit' has "
+             "none: train it without --heldout and score its samples instead");
+}
+
 }  // namespace
 
 VlbReport estimate_vlb(LcmdModelImpl& model, const at::Tensor& tokens, const at::Tensor& classes, int64_t importance_samples,
                        uint64_t seed, int64_t batch_size) {
   torch::NoGradGuard no_grad;
-  LCMD_CHECK(model.config().method == "lcmd", "E_CONFIG",
-             "held-out bits per token and the per-noise-level table are diffusion diagnostics; a model of method 'maskgit' has "
-             "none: train it without --heldout and score its samples instead");
+  require_diffusion_model(model);
   EvalScope scope(model);
   const auto& schedule = model.schedule();
   auto device = model.embedding()->table().device();
@@ -90,9 +95,7 @@ VlbReport estimate_vlb(LcmdModelImpl& model, const at::Tensor& tokens, const at:
 std::vector<NoiseLevelRow> noise_level_table(LcmdModelImpl& model, const at::Tensor& tokens, const at::Tensor& classes, int64_t bins,
                                              uint64_t seed, int64_t batch_size) {
   torch::NoGradGuard no_grad;
-  LCMD_CHECK(model.config().method == "lcmd", "E_CONFIG",
-             "held-out bits per token and the per-noise-level table are diffusion diagnostics; a model of method 'maskgit' has "
-             "none: train it without --heldout and score its samples instead");
+  require_diffusion_model(model);
   EvalScope scope(model);
   const auto& schedule = model.schedule();
   auto device = model.embedding()->table().device();
