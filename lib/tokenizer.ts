@@ -8,8 +8,13 @@ import { withCancel } from './async';
 import { native } from './binding';
 import { check } from './errors';
 import type { NativeTokenizer, ProgressEvent } from './native';
+import { readSafetensorsMetadata } from './safetensors';
 import { Tensor } from './tensor';
 import { describe, nonNegativeInteger, positiveInteger, positiveNumber } from './validation';
+
+/** The header entry that says what a .safetensors file is, and the value the native tokenizer save() writes. */
+const FORMAT_KEY = 'lcmd.format';
+const TOKENIZER_FORMAT = 'tokenizer';
 
 export interface TokenizerConfig {
   /** 1 (grayscale) or 3 (RGB). */
@@ -146,9 +151,17 @@ export class Tokenizer {
     return new Tokenizer(native().createTokenizer(JSON.stringify(full), seed));
   }
 
-  /** Loads a tokenizer checkpoint written by save(). */
+  /**
+   * Loads a tokenizer checkpoint written by save(). Its header must say `"lcmd.format": "tokenizer"` (save() has
+   * always written it): a file without it, or of another format, is E_CHECKPOINT naming the file.
+   */
   static async load(path: string): Promise<Tokenizer> {
     check(typeof path === 'string' && path.length > 0, 'E_TYPE', 'expected a path string for the tokenizer checkpoint');
+    const format = readSafetensorsMetadata(path)[FORMAT_KEY];
+    check(format === TOKENIZER_FORMAT, 'E_CHECKPOINT', () =>
+      format === undefined
+        ? `'${path}' is not an lcmd tokenizer checkpoint: its metadata has no "${FORMAT_KEY}" entry (lcmd tokenize train writes "${TOKENIZER_FORMAT}")`
+        : `'${path}' is not an lcmd tokenizer checkpoint: its "${FORMAT_KEY}" is ${JSON.stringify(format)}, expected "${TOKENIZER_FORMAT}"`);
     return new Tokenizer(await native().loadTokenizer(path));
   }
 

@@ -33,6 +33,8 @@ export const DEFAULT_PRESET = 'small';
 export const DEFAULT_BATCH_SIZE = 64;
 const DEFAULT_LOG_EVERY = 10;
 const DEFAULT_CHECKPOINT_EVERY = 1000;
+/** The most classes a model may have: the native ceiling on model.numClasses (ModelConfig::validate). */
+const MAX_CLASSES = 10_000_000;
 
 export interface TrainingRunOptions {
   /** the run folder (created if needed); default: the folder of `resume` */
@@ -314,6 +316,7 @@ export class TrainingRun {
         let numClasses = 0;
         if (ds.hasLabels) {
           const needed = (ds.maxLabel ?? -1) + 1;
+          check(needed <= MAX_CLASSES, 'E_RANGE', `--labels ${labelsFile} holds class ${ds.maxLabel}, so the model would need ${needed} classes; at most ${MAX_CLASSES} are supported: labels must be class ids in [0, ${MAX_CLASSES})`);
           numClasses = o.numClasses ?? needed;
           check(needed <= numClasses, 'E_RANGE', `--labels holds class ${ds.maxLabel}, so --num-classes must be at least ${needed}, got ${numClasses}`);
         }

@@ -46,10 +46,22 @@ export function positiveNumber(value: unknown, name: string, code: LcmdErrorCode
 }
 
 /**
+ * The config keys the native core stores as integers (int64; train.seed as uint64). A number given for one must be
+ * a safe integer: beyond 2^53 a double no longer holds every integer, and the native conversion of a value past
+ * 2^63 (1e300) is undefined. The seed must also be non-negative: the native uint64 would wrap -3 to 2^64 - 3.
+ */
+const INTEGER_KEYS = new Set([
+  'model.vocabSize', 'model.height', 'model.width', 'model.numClasses', 'model.embedDim', 'model.layers', 'model.heads',
+  'model.hidden', 'model.mlpRatio', 'model.condDim', 'train.weightRampSteps', 'train.warmupSteps', 'train.totalSteps', 'train.seed',
+]);
+const NON_NEGATIVE_KEYS = new Set(['train.seed']);
+
+/**
  * The values of a config section (`model` or `train`) must survive JSON.stringify on their way to the native
  * validator: NaN and Infinity would become null, and a null key takes the built-in default, silently replacing the
  * preset's value. So they, null, and bigints are E_CONFIG naming the key ("expected a finite number for
- * model.layers, got NaN"). Types and ranges are the native validator's.
+ * model.layers, got NaN"); so are numbers for integer keys that are not safe integers, and a negative train.seed.
+ * Other types and ranges are the native validator's.
  */
 export function checkConfigValues(values: Record<string, unknown>, section: string): void {
   for (const [key, value] of Object.entries(values)) {
@@ -59,5 +71,10 @@ export function checkConfigValues(values: Record<string, unknown>, section: stri
     check(typeof value !== 'number' || Number.isFinite(value), 'E_CONFIG', () => expectedMessage('a finite number', name, value));
     check(typeof value !== 'bigint', 'E_CONFIG', () => `expected a number for ${name}, got the bigint ${String(value)}n`);
     check(typeof value !== 'function' && typeof value !== 'symbol', 'E_CONFIG', () => `expected a number, string or boolean for ${name}, got a ${typeof value}`);
+    if (typeof value === 'number' && INTEGER_KEYS.has(name)) {
+      check(Number.isInteger(value), 'E_CONFIG', () => expectedMessage('an integer', name, value));
+      check(Number.isSafeInteger(value), 'E_CONFIG', () => expectedMessage(`an integer of magnitude at most 2^53 - 1 (${Number.MAX_SAFE_INTEGER})`, name, value));
+      check(value >= 0 || !NON_NEGATIVE_KEYS.has(name), 'E_CONFIG', () => expectedMessage('a non-negative integer', name, value));
+    }
   }
 }

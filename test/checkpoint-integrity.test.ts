@@ -67,11 +67,15 @@ describe('checkpoint integrity', () => {
 
 describe('model sizes are bounded before anything is allocated', () => {
   test.each([
-    [{ layers: 100_000_000 }, 'E_CONFIG', '--layers'],
-    [{ hidden: 1_000_000_000, heads: 1 }, 'E_CONFIG', '--hidden'],
-    [{ numClasses: 2 ** 40 }, 'E_CONFIG', 'numClasses'],
+    // beyond this machine's memory: E_MEMORY naming the key and the flag (--hidden 1e9 was an E_NATIVE allocation failure)
+    [{ layers: 100_000_000 }, 'E_MEMORY', 'model.layers, --layers'],
+    [{ hidden: 1_000_000_000, heads: 1 }, 'E_MEMORY', 'model.hidden, --hidden'],
+    [{ embedDim: 10_000_000_000 }, 'E_MEMORY', 'model.embedDim, --embed-dim'],
     // 1000 layers of width 8192: ~800G parameters, far beyond any machine's memory
     [{ layers: 1000, hidden: 8192, heads: 8 }, 'E_MEMORY', '--layers'],
+    // within memory, but above the ceilings
+    [{ layers: 1001 }, 'E_CONFIG', 'model.layers (--layers) is 1001; at most 1000 is supported'],
+    [{ numClasses: 2 ** 40 }, 'E_CONFIG', 'numClasses'],
   ])('%p is %s naming %s', (model, code, flag) => {
     let err: unknown;
     try {

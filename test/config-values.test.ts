@@ -37,6 +37,32 @@ test.each([
   expect(err.message).toBe(message);
 });
 
+test.each([
+  // the native uint64 seed wrapped -3 to 2^64 - 3, and trained
+  [{ train: { seed: -3 } }, 'expected a non-negative integer for train.seed, got -3'],
+  // past 2^63 the native conversion of a double to int64 is undefined
+  [{ model: { layers: 1e300 } }, 'expected an integer of magnitude at most 2^53 - 1 (9007199254740991) for model.layers, got 1e+300'],
+  [{ model: { hidden: 2 ** 53 } }, 'expected an integer of magnitude at most 2^53 - 1 (9007199254740991) for model.hidden, got 9007199254740992'],
+  [{ train: { warmupSteps: 2.5 } }, 'expected an integer for train.warmupSteps, got 2.5'],
+])('%p is E_CONFIG: %s', (config, message) => {
+  const err = errorOf(() => Trainer.create({ preset: 'small', ...config }));
+  expect(err.code).toBe('E_CONFIG');
+  expect(err.message).toBe(message);
+});
+
+test('Trainer.resume refuses a negative seed override', async () => {
+  const dir = tmpDir('lcmd-config-values-');
+  try {
+    const file = path.join(dir, 'ck.safetensors');
+    const t = Trainer.create({ preset: 'small', model: { layers: 1, hidden: 32, embedDim: 16, heads: 2, vocabSize: 16 } });
+    await t.save(file);
+    t.dispose();
+    await expect(Trainer.resume(file, { seed: -1 })).rejects.toMatchObject({ code: 'E_CONFIG', message: 'expected a non-negative integer for train.seed, got -1' });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('an undefined override keeps the preset\'s value', () => {
   const t = Trainer.create({ preset: 'small', model: { layers: undefined, vocabSize: 16 } });
   try {

@@ -144,6 +144,15 @@ describe('Tokenizer', () => {
     expect((await failure(Tokenizer.load(path.join(dir, 'reshaped.safetensors')))).code).toBe('E_CHECKPOINT');
     await writeSafetensors(path.join(dir, 'badconfig.safetensors'), tensors, { ...metadata, 'lcmd.tokenizer.config': '{"downsample": 3}' });
     expect((await failure(Tokenizer.load(path.join(dir, 'badconfig.safetensors')))).code).toBe('E_CHECKPOINT');
+    // a tokenizer's tensors and config, but a header that does not say it is one (these used to load)
+    const { 'lcmd.format': format, ...unmarked } = metadata;
+    expect(format).toBe('tokenizer');
+    await writeSafetensors(path.join(dir, 'unmarked.safetensors'), tensors, unmarked);
+    const unmarkedError = await failure(Tokenizer.load(path.join(dir, 'unmarked.safetensors')));
+    expect(unmarkedError).toMatchObject({ code: 'E_CHECKPOINT', message: expect.stringContaining('unmarked.safetensors') });
+    expect(unmarkedError.message).toMatch(/is not an lcmd tokenizer checkpoint: its metadata has no "lcmd.format" entry/);
+    await writeSafetensors(path.join(dir, 'relabelled.safetensors'), tensors, { ...metadata, 'lcmd.format': 'lcmd-checkpoint/1' });
+    expect(await failure(Tokenizer.load(path.join(dir, 'relabelled.safetensors')))).toMatchObject({ code: 'E_CHECKPOINT', message: expect.stringContaining('its "lcmd.format" is "lcmd-checkpoint/1", expected "tokenizer"') });
     expect((await failure(Tokenizer.load(path.join(dir, 'none.safetensors')))).code).toBe('E_IO');
   });
 

@@ -44,17 +44,27 @@ void ModelConfig::validate(int copies) const {
     LCMD_CHECK(v <= max, "E_CONFIG", std::string("model.") + name + " (" + flag + ") is " + std::to_string(v) + "; at most " +
                                          std::to_string(max) + " is supported");
   };
-  at_most(layers, 1000, "layers", "--layers");
-  at_most(hidden, 65536, "hidden", "--hidden");
   at_most(heads, 4096, "heads", "--heads");
-  at_most(embed_dim, 65536, "embedDim", "--embed-dim");
-  at_most(cond_dim, 65536, "condDim", "model.condDim");
-  at_most(mlp_ratio, 64, "mlpRatio", "model.mlpRatio");
   at_most(num_classes, 10000000, "numClasses", "--num-classes, or the largest label + 1 of --labels");
   LCMD_CHECK(hidden % heads == 0, "E_CONFIG",
              "model.hidden (" + std::to_string(hidden) + ") must be divisible by model.heads (" + std::to_string(heads) + ")");
   LCMD_CHECK(vocab_size <= (int64_t(1) << 24), "E_CONFIG", "model.vocabSize is implausibly large (max 16M)");
   LCMD_CHECK(num_tokens() <= 65536, "E_CONFIG", "model.height * model.width must be at most 65536 tokens");
+  // A model that cannot fit in memory is E_MEMORY, before the width and depth ceilings below: --hidden 1000000000
+  // is first of all too large for this machine.
+  const double bytes = estimated_parameters() * 4.0 * double(copies), memory = physical_memory_bytes();
+  LCMD_CHECK(memory == 0 || bytes < memory, "E_MEMORY",
+             "a model of " + std::to_string(layers) + " layers (model.layers, --layers) of width " + std::to_string(hidden) +
+                 " (model.hidden, --hidden) and embedding width " + std::to_string(embed_dim) + " (model.embedDim, --embed-dim) has about " +
+                 std::to_string(int64_t(estimated_parameters() / 1e6)) + "M parameters: " + std::to_string(int64_t(bytes / 1e9)) +
+                 (copies == 1 ? std::string(" GB for its weights") : " GB for its " + std::to_string(copies) + " copies (weights, EMAs, optimizer state)") +
+                 ", more than this machine's " +
+                 std::to_string(int64_t(memory / 1e9)) + " GB; choose a smaller model");
+  at_most(layers, 1000, "layers", "--layers");
+  at_most(hidden, 65536, "hidden", "--hidden");
+  at_most(embed_dim, 65536, "embedDim", "--embed-dim");
+  at_most(cond_dim, 65536, "condDim", "model.condDim");
+  at_most(mlp_ratio, 64, "mlpRatio", "model.mlpRatio");
   LCMD_CHECK(embed_init_std > 0 && std::isfinite(embed_init_std), "E_CONFIG", "model.embedInitStd must be positive");
   LCMD_CHECK(attn_dropout >= 0 && attn_dropout < 1, "E_CONFIG", "model.attnDropout must be in [0, 1)");
   LCMD_CHECK(time_input == "logsnr" || time_input == "t", "E_CONFIG",
@@ -64,12 +74,6 @@ void ModelConfig::validate(int copies) const {
              "E_CONFIG", "model.method 'maskgit' takes no exactLikelihoodLogits, selfCondition, l2NormalizeEmbeddings or freezeEmbeddings");
   LCMD_CHECK(shift > 0 && std::isfinite(shift), "E_CONFIG", "model.shift must be a positive number");
   LCMD_CHECK(max_logsnr > 0 && max_logsnr < 40, "E_CONFIG", "model.maxLogsnr must be in (0, 40)");
-  const double bytes = estimated_parameters() * 4.0 * double(copies), memory = physical_memory_bytes();
-  LCMD_CHECK(memory == 0 || bytes < memory, "E_MEMORY",
-             "a model of " + std::to_string(layers) + " layers of width " + std::to_string(hidden) + " (--layers, --hidden) has about " +
-                 std::to_string(int64_t(estimated_parameters() / 1e6)) + "M parameters: " + std::to_string(int64_t(bytes / 1e9)) +
-                 " GB for its " + std::to_string(copies) + " copies (weights, EMAs, optimizer state), more than this machine's " +
-                 std::to_string(int64_t(memory / 1e9)) + " GB; choose a smaller model");
 }
 
 void to_json(nlohmann::json& j, const ModelConfig& c) {
