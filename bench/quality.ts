@@ -6,6 +6,8 @@
  *     [--milestones 1000,4000] [--batch 32] [--n 1000] [--samplers ancestral:50,ddim:8,consistency:8] [--guidance 3]
  *     [--out quality.json] [--sheet quality.png]
  *
+ * A variant is a preset name, optionally with overrides: `cdcd-small@model.shift=0.3@train.lr=1e-3`.
+ *
  * DIR keeps the tokenizer, the token files and the scorer between runs (trained here when missing). Each variant
  * trains once, from the same seed and data order; at each milestone (cumulative steps) it samples n images (n / 10
  * per class) with every sampler listed for its method, decodes them and scores them against a fixed random subset
@@ -36,13 +38,15 @@ interface SamplerSpec {
   guidance?: number;
   /** diffusion samplers: the times [lo, hi] where guidance applies (all when absent) */
   interval?: [number, number];
+  /** diffusion samplers: the time grid's shift g (1 when absent) */
+  gridShift?: number;
 }
 
 interface MilestoneResult {
   step: number;
   trainSeconds: number;
   msPerStep: number;
-  samples: ({ sampler: string; steps: number; guidance: number; guidanceInterval: [number, number]; sampleSeconds: number; evaluationsPerSample: number } & QualityReport)[];
+  samples: ({ sampler: string; steps: number; guidance: number; guidanceInterval: [number, number]; gridShift: number; sampleSeconds: number; evaluationsPerSample: number } & QualityReport)[];
 }
 
 async function prepareData(work: string, log: (s: string) => void) {
@@ -77,14 +81,29 @@ async function prepareData(work: string, log: (s: string) => void) {
   return { files, tokenizer, scorer: await Scorer.load(files.scorer) };
 }
 
+/** `preset@section.key=value@...`: a preset with model / train overrides (numbers, true/false, or strings). */
+function parseVariant(text: string): { preset: string; model: Record<string, unknown>; train: Record<string, unknown> } {
+  const [preset, ...overrides] = text.split('@');
+  const out = { preset, model: {} as Record<string, unknown>, train: {} as Record<string, unknown> };
+  for (const item of overrides) {
+    const match = /^(model|train)\.(\w+)=(.+)$/.exec(item);
+    if (!match) throw new Error(`bad override '${item}' in variant '${text}' (expected model.key=value or train.key=value)`);
+    const [, section, key, raw] = match;
+    out[section as 'model' | 'train'][key] = raw === 'true' ? true : raw === 'false' ? false : Number.isFinite(Number(raw)) ? Number(raw) : raw;
+  }
+  return out;
+}
+
 function parseSamplers(text: string): SamplerSpec[] {
   return text.split(',').map((item) => {
-    const [sampler, steps, guidance, range] = item.split(':');
-    const interval = range === undefined ? undefined : (range.split('-').map(Number) as [number, number]);
+    const [sampler, steps, guidance, range, shift] = item.split(':');
+    const interval = range === undefined || range === '' ? undefined : (range.split('-').map(Number) as [number, number]);
+    const gridShift = shift === undefined ? undefined : Number(shift);
+    if (gridShift !== undefined && !(gridShift > 0)) throw new Error(`bad grid shift in sampler '${item}'`);
     if (!['ancestral', 'ddim', 'consistency', 'maskgit'].includes(sampler) || !(Number(steps) > 0) || (guidance !== undefined && !(Number(guidance) >= 0)) ||
       (interval !== undefined && (interval.length !== 2 || !interval.every(Number.isFinite))))
-      throw new Error(`bad sampler '${item}' (expected name:steps, name:steps:guidance or name:steps:guidance:lo-hi)`);
-    return { sampler: sampler as SamplerSpec['sampler'], steps: Number(steps), guidance: guidance === undefined ? undefined : Number(guidance), interval };
+      throw new Error(`bad sampler '${item}' (expected name:steps[:guidance[:lo-hi[:gridShift]]], lo-hi may be empty)`);
+    return { sampler: sampler as SamplerSpec['sampler'], steps: Number(steps), guidance: guidance === undefined ? undefined : Number(guidance), interval, gridShift };
   });
 }
 
@@ -132,14 +151,16 @@ async function main(): Promise<void> {
   const report: Record<string, unknown> = { threads: defaultThreadCount(), n, batch, milestones, date: new Date().toISOString(), variants: {} };
   const panels: ReturnType<typeof gridPixels>[] = [];
   for (const name of args.variants.split(',')) {
-    const preset = PRESETS[name];
-    if (!preset) throw new Error(`unknown variant '${name}' (a preset name: ${Object.keys(PRESETS).join(', ')})`);
+    const variant = parseVariant(name);
+    const preset = PRESETS[variant.preset];
+    if (!preset) throw new Error(`unknown variant '${name}' (a preset name: ${Object.keys(PRESETS).join(', ')}, with @model.key=value overrides)`);
     const maskgit = preset.model.method === 'maskgit';
     const samplers = parseSamplers(maskgit ? args['maskgit-samplers'] : args.samplers);
     const defaultGuidance = Number(maskgit ? args['maskgit-guidance'] : args.guidance);
     // a checkpoint of an earlier run of this variant at a milestone is reused, so samplers can be added without retraining
     const checkpointAt = (step: number) => path.join(args.work, `${name}-${step}.safetensors`);
-    let trainer = Trainer.create({ preset: name, model: { vocabSize: tokenizer.config.codebookSize, height: 7, width: 7, numClasses: 10 }, train: { seed } });
+    const model = { ...variant.model, vocabSize: tokenizer.config.codebookSize, height: 7, width: 7, numClasses: 10 };
+    let trainer = Trainer.create({ preset: variant.preset, model, train: { ...variant.train, seed } });
     const data = await TokenDataset.open({ tokens: files.tokens, labels: files.labels, batchSize: batch, seed });
     const results: MilestoneResult[] = [];
     let trainSeconds = 0;
@@ -171,18 +192,18 @@ async function main(): Promise<void> {
       for (const spec of samplers) {
         const guidance = spec.guidance ?? defaultGuidance;
         const t0 = process.hrtime.bigint();
-        const result = await sampleDetailed(trainer.model, { n, steps: spec.steps, sampler: spec.sampler, guidance, guidanceInterval: spec.interval, classes, seed, batchSize: 100 });
+        const result = await sampleDetailed(trainer.model, { n, steps: spec.steps, sampler: spec.sampler, guidance, guidanceInterval: spec.interval, gridShift: spec.gridShift, classes, seed, batchSize: 100 });
         const sampleSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
         const images = await tokenizer.decode(result.tokens, { grid: [7, 7] });
         const quality = await scoreAgainstReal(scorer, images, test.images, { labels: classes, realLabels: testLabels, seed });
-        log(`${name} @${milestone} ${spec.sampler}:${spec.steps} w=${guidance}${spec.interval ? ` in [${spec.interval.join(', ')}]` : ''}: FD ${quality.score.frechetDistance.toFixed(1)} (floor ${quality.floor.frechetDistance.toFixed(1)}), agreement ${quality.score.classAgreement?.toFixed(3)}, ${sampleSeconds.toFixed(0)} s`);
-        row.samples.push({ sampler: spec.sampler, steps: spec.steps, guidance, guidanceInterval: spec.interval ?? [0, 1], sampleSeconds, evaluationsPerSample: result.evaluationsPerSample, ...quality });
+        log(`${name} @${milestone} ${spec.sampler}:${spec.steps} w=${guidance}${spec.interval ? ` in [${spec.interval.join(', ')}]` : ''}${spec.gridShift ? ` g=${spec.gridShift}` : ''}: FD ${quality.score.frechetDistance.toFixed(1)} (floor ${quality.floor.frechetDistance.toFixed(1)}), agreement ${quality.score.classAgreement?.toFixed(3)}, ${sampleSeconds.toFixed(0)} s`);
+        row.samples.push({ sampler: spec.sampler, steps: spec.steps, guidance, guidanceInterval: spec.interval ?? [0, 1], gridShift: spec.gridShift ?? 1, sampleSeconds, evaluationsPerSample: result.evaluationsPerSample, ...quality });
         if (spec === samplers[0]) lastImages = images.toTypedArray() as Float32Array;
         images.dispose();
         result.tokens.dispose();
       }
       results.push(row);
-      (report.variants as Record<string, unknown>)[name] = { preset: PRESETS[name], parameters: trainer.model.parameterCount, milestones: results };
+      (report.variants as Record<string, unknown>)[name] = { preset: PRESETS[variant.preset], overrides: { model: variant.model, train: variant.train }, parameters: trainer.model.parameterCount, milestones: results };
       writeFileAtomic(args.out, JSON.stringify(report, null, 2) + '\n');
     }
     if (lastImages) {

@@ -49,6 +49,7 @@ export interface NativeSampleOptions {
   maskgitTemperature?: number;
   guidanceTMin?: number;
   guidanceTMax?: number;
+  gridShift?: number;
   final: 'argmax' | 'sample';
   guidance: number;
   seed: number;
@@ -350,6 +351,7 @@ export interface NativeTestHooks {
     epsilon: number,
   ): { analytic: number[]; numeric: number[] };
   uniformFromBits(words: BigUint64Array): Float32Array;
+  timeGrid(steps: number, shift: number, gridShift: number): Float64Array;
   scheduleValues(t: Float64Array, shift: number, maxLogsnr: number): { logsnr: Float64Array; alpha: Float64Array; sigma: Float64Array; dlogsnr: Float64Array };
   posteriorCoefficients(alphaS: Float64Array, sigmaS: Float64Array, alphaT: Float64Array, sigmaT: Float64Array): { coefZ: Float64Array; coefX: Float64Array; variance: Float64Array };
   ddimStep(zT: NativeTensorHandle, eHat: NativeTensorHandle, alphaS: NativeTensorHandle, sigmaS: NativeTensorHandle, alphaT: NativeTensorHandle, sigmaT: NativeTensorHandle): NativeTensorHandle;

@@ -60,6 +60,12 @@ export interface SampleOptions {
    * al. (2024) recommend; elsewhere the prediction is the conditional one.
    */
   guidanceInterval?: readonly [number, number];
+  /**
+   * Diffusion samplers: shift g of the time grid, in (0, 1000] (default 1, the uniform grid t_j = j / T). Each interior
+   * time moves to where the log-SNR is 2 log g higher, so g > 1 spends more of the steps at low noise, where a trained
+   * model's predictions change most. t_T = 1 and t_0 = 0 stay.
+   */
+  gridShift?: number;
   /** MaskGIT: scale of the Gumbel noise on the log-confidence, annealed linearly to 0 (default 4.5) */
   maskgitTemperature?: number;
   /** Classifier-free guidance weight w >= 0 (default 0: no guidance). Needs a class-conditional model. */
@@ -103,7 +109,7 @@ export interface SampleResult {
 }
 
 const OPTION_KEYS = new Set<string>([
-  'n', 'steps', 'sampler', 'guidance', 'classes', 'seed', 'batchSize', 'known', 'infillResample', 'final', 'useEma', 'returnProbs', 'maskgitTemperature', 'guidanceInterval',
+  'n', 'steps', 'sampler', 'guidance', 'classes', 'seed', 'batchSize', 'known', 'infillResample', 'final', 'useEma', 'returnProbs', 'maskgitTemperature', 'guidanceInterval', 'gridShift',
   'signal', 'onProgress',
 ]);
 const MAX_STEPS = 1_000_000;
@@ -266,8 +272,13 @@ export async function sampleDetailed(model: SampleableModel, options: SampleOpti
   check(Array.isArray(interval) && interval.length === 2 && interval.every((v) => typeof v === 'number' && Number.isFinite(v)) &&
     interval[0] >= 0 && interval[0] < interval[1] && interval[1] <= 1, 'E_RANGE',
     () => `expected guidanceInterval to be [min, max] with 0 <= min < max <= 1, got ${describe(interval)}`);
+  const gridShift = options.gridShift ?? 1;
+  check(typeof gridShift === 'number' && Number.isFinite(gridShift) && gridShift > 0 && gridShift <= 1000, 'E_RANGE',
+    () => `expected gridShift to be a number in (0, 1000], got ${describe(gridShift)}`);
+  check(gridShift === 1 || !maskgitModel, 'E_CONFIG', 'gridShift applies to diffusion samplers, not to \'maskgit\'');
   const nativeOptions: NativeSampleOptions = {
     maskgitTemperature,
+    gridShift,
     guidanceTMin: interval[0],
     guidanceTMax: interval[1],
     n,

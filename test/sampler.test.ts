@@ -210,6 +210,18 @@ describe('sampling from the oracle', () => {
     o.dispose();
   });
 
+  test('the grid shift moves the sampler\'s step times (counted through the guidance interval) and is validated', async () => {
+    const o = oracle({ classes: [0, 1, 0, 1], classLeak: 0.5 });
+    const base: SampleOptions = { n: 40, steps: 10, seed: 4, classes: 0, batchSize: 40, guidance: 3, guidanceInterval: [0.55, 1] };
+    const guidedSteps = (g: number) => Array.from(testHooks().timeGrid(10, o.config.shift, g)).slice(1).filter((t) => t >= 0.55).length;
+    expect(guidedSteps(1)).toBe(5);
+    expect(guidedSteps(4)).toBeLessThan(5);
+    expect(guidedSteps(0.25)).toBeGreaterThan(5);
+    for (const g of [1, 4, 0.25]) expect((await sampleDetailed(o, { ...base, gridShift: g })).forwardRows).toBe(11 * 40 + guidedSteps(g) * 40);
+    for (const g of [0, -1, 1001, NaN]) await expect(sampleDetailed(o, { ...base, gridShift: g })).rejects.toMatchObject({ code: 'E_RANGE' });
+    o.dispose();
+  });
+
   test('infilling keeps every known token and, with resampling, completes only to consistent grids', async () => {
     const o = oracle({ weights: WEIGHTS });
     const known = { tokens: Tensor.from(Int32Array.from(GRIDS[0]), [2, 2]), mask: halfMask(2, 2, 'left') };

@@ -204,3 +204,28 @@ describe('DDIM step', () => {
     }
   });
 });
+
+describe('sampling time grid', () => {
+  test('grid shift 1 is the uniform grid j / T', () => {
+    expect(Array.from(testHooks().timeGrid(8, 0.1, 1))).toEqual(Array.from({ length: 9 }, (_, j) => j / 8));
+  });
+
+  test.each([[0.1, 4], [0.1, 0.5], [1, 3]])('shift %p, grid shift %p: interior log-SNRs are those of j / T plus 2 log g, ends stay 0 and 1', (shift, g) => {
+    const steps = 8;
+    const ref = closedForm(shift);
+    const grid = testHooks().timeGrid(steps, shift, g);
+    expect(grid[0]).toBe(0);
+    expect(grid[steps]).toBe(1);
+    for (let j = 1; j < steps; j++) {
+      expect(ref.logsnr(grid[j])).toBeCloseTo(ref.logsnr(j / steps) + 2 * Math.log(g), 8);
+      expect(grid[j]).toBeGreaterThan(grid[j - 1]);
+      // g > 1 moves every interior time to lower noise
+      if (g > 1) expect(grid[j]).toBeLessThan(j / steps);
+      else expect(grid[j]).toBeGreaterThan(j / steps);
+    }
+  });
+
+  test('a grid shift of 0 is E_RANGE', () => {
+    expect(() => testHooks().timeGrid(8, 0.1, 0)).toThrow(expect.objectContaining({ code: 'E_RANGE' }));
+  });
+});

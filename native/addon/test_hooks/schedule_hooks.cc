@@ -10,6 +10,7 @@
 #include "core/diffusion/ddim_step.h"
 #include "core/diffusion/schedule.h"
 #include "core/noise/counter_noise_math.h"
+#include "core/sample/sampler_time_grid.h"
 
 namespace lcmd::addon {
 
@@ -75,6 +76,16 @@ Napi::Value DdimStepJs(const Napi::CallbackInfo& info) {
   });
 }
 
+// timeGrid(steps, shift, gridShift) -> Float64Array of the T + 1 sampling times t_0 .. t_T
+Napi::Value TimeGrid(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    NoiseSchedule schedule(number_in(info, 1, "shift"));
+    auto grid = time_grid(static_cast<int64_t>(number_in(info, 0, "steps")), schedule, number_in(info, 2, "gridShift"));
+    return doubles_out(env, torch::tensor(grid, at::kDouble));
+  });
+}
+
 // uniformFromBits(BigUint64Array of random words) -> Float32Array of the uniforms they map to
 Napi::Value UniformFromBits(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -95,6 +106,7 @@ void register_schedule_hooks(Napi::Env env, Napi::Object exports) {
   exports.Set("scheduleValues", Napi::Function::New(env, ScheduleValues));
   exports.Set("posteriorCoefficients", Napi::Function::New(env, PosteriorCoefficientsJs));
   exports.Set("ddimStep", Napi::Function::New(env, DdimStepJs));
+  exports.Set("timeGrid", Napi::Function::New(env, TimeGrid));
 }
 
 }  // namespace lcmd::addon

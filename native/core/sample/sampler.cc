@@ -62,7 +62,7 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, int6
   const auto device = denoiser.device();
   const auto& schedule = denoiser.schedule();
   const int64_t n_tokens = denoiser.num_tokens(), dim = denoiser.embed_dim(), steps = options.steps;
-  const auto grid = time_grid(steps);
+  const auto grid = time_grid(steps, schedule, options.grid_shift);
   const SampleNoise noise(options.seed, first, count, device);
   const auto table = denoiser.embeddings().to(device, at::kFloat);
   const auto classes = options.classes.defined() ? options.classes.narrow(0, first, count).to(device, at::kLong) : at::Tensor();
@@ -139,6 +139,8 @@ void validate_sampler_options(const Denoiser& denoiser, const SamplerOptions& op
   LCMD_CHECK(options.batch_size >= 1, "E_RANGE", "batchSize must be at least 1, got " + std::to_string(options.batch_size));
   LCMD_CHECK(std::isfinite(options.guidance) && options.guidance >= 0, "E_RANGE",
              "guidance must be a finite number >= 0, got " + std::to_string(options.guidance));
+  LCMD_CHECK(std::isfinite(options.grid_shift) && options.grid_shift > 0 && options.grid_shift <= 1000, "E_RANGE",
+             "gridShift must be a number in (0, 1000], got " + std::to_string(options.grid_shift));
   LCMD_CHECK(options.guidance_t_min >= 0 && options.guidance_t_min < options.guidance_t_max && options.guidance_t_max <= 1, "E_RANGE",
              "the guidance interval must satisfy 0 <= min < max <= 1");
   LCMD_CHECK(options.guidance == 0 || num_classes > 0, "E_CONFIG",

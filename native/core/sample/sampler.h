@@ -35,6 +35,7 @@ struct SamplerOptions {
   // high noise costs diversity, at low noise it does little); outside it the prediction is the conditional one
   double guidance_t_min = 0.0;
   double guidance_t_max = 1.0;
+  double grid_shift = 1.0;  // the time grid's shift g (sampler_time_grid.h): g > 1 puts more steps at low noise
   at::Tensor classes;     // [n] int64 in [0, C): required for a conditional model, undefined for an unconditional one
   uint64_t seed = 0;
   int64_t batch_size = 64;

@@ -1,15 +1,23 @@
 #include "core/sample/sampler_time_grid.h"
 
+#include <cmath>
 #include <string>
 
 #include "core/base/error.h"
 
 namespace lcmd {
 
-std::vector<double> time_grid(int64_t steps) {
+std::vector<double> time_grid(int64_t steps, const NoiseSchedule& schedule, double grid_shift) {
   LCMD_CHECK(steps >= 1, "E_RANGE", "the number of sampling steps must be at least 1, got " + std::to_string(steps));
+  LCMD_CHECK(std::isfinite(grid_shift) && grid_shift > 0, "E_RANGE", "the grid shift must be a finite number > 0, got " + std::to_string(grid_shift));
   std::vector<double> grid(static_cast<size_t>(steps) + 1);
   for (int64_t j = 0; j <= steps; ++j) grid[j] = static_cast<double>(j) / static_cast<double>(steps);
+  if (grid_shift == 1.0 || steps == 1) return grid;
+  const double offset = 2.0 * std::log(grid_shift);
+  for (int64_t j = 1; j < steps; ++j) {
+    auto lambda = torch::tensor({schedule.logsnr(grid[j]) + offset}, at::kDouble);
+    grid[j] = schedule.t_from_logsnr(lambda).item<double>();
+  }
   return grid;
 }
 
