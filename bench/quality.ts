@@ -40,13 +40,15 @@ interface SamplerSpec {
   interval?: [number, number];
   /** diffusion samplers: the time grid's shift g (1 when absent) */
   gridShift?: number;
+  /** diffusion samplers: softmax temperature (1 when absent) */
+  temperature?: number;
 }
 
 interface MilestoneResult {
   step: number;
   trainSeconds: number;
   msPerStep: number;
-  samples: ({ sampler: string; steps: number; guidance: number; guidanceInterval: [number, number]; gridShift: number; sampleSeconds: number; evaluationsPerSample: number } & QualityReport)[];
+  samples: ({ sampler: string; steps: number; guidance: number; guidanceInterval: [number, number]; gridShift: number; temperature: number; sampleSeconds: number; evaluationsPerSample: number } & QualityReport)[];
 }
 
 async function prepareData(work: string, log: (s: string) => void) {
@@ -96,14 +98,16 @@ function parseVariant(text: string): { preset: string; model: Record<string, unk
 
 function parseSamplers(text: string): SamplerSpec[] {
   return text.split(',').map((item) => {
-    const [sampler, steps, guidance, range, shift] = item.split(':');
+    const [sampler, steps, guidance, range, shift, temp] = item.split(':');
     const interval = range === undefined || range === '' ? undefined : (range.split('-').map(Number) as [number, number]);
-    const gridShift = shift === undefined ? undefined : Number(shift);
+    const gridShift = shift === undefined || shift === '' ? undefined : Number(shift);
+    const temperature = temp === undefined ? undefined : Number(temp);
+    if (temperature !== undefined && !(temperature > 0)) throw new Error(`bad temperature in sampler '${item}'`);
     if (gridShift !== undefined && !(gridShift > 0)) throw new Error(`bad grid shift in sampler '${item}'`);
     if (!['ancestral', 'ddim', 'consistency', 'maskgit'].includes(sampler) || !(Number(steps) > 0) || (guidance !== undefined && !(Number(guidance) >= 0)) ||
       (interval !== undefined && (interval.length !== 2 || !interval.every(Number.isFinite))))
-      throw new Error(`bad sampler '${item}' (expected name:steps[:guidance[:lo-hi[:gridShift]]], lo-hi may be empty)`);
-    return { sampler: sampler as SamplerSpec['sampler'], steps: Number(steps), guidance: guidance === undefined ? undefined : Number(guidance), interval, gridShift };
+      throw new Error(`bad sampler '${item}' (expected name:steps[:guidance[:lo-hi[:gridShift[:temperature]]]], lo-hi and gridShift may be empty)`);
+    return { sampler: sampler as SamplerSpec['sampler'], steps: Number(steps), guidance: guidance === undefined ? undefined : Number(guidance), interval, gridShift, temperature };
   });
 }
 
@@ -192,12 +196,12 @@ async function main(): Promise<void> {
       for (const spec of samplers) {
         const guidance = spec.guidance ?? defaultGuidance;
         const t0 = process.hrtime.bigint();
-        const result = await sampleDetailed(trainer.model, { n, steps: spec.steps, sampler: spec.sampler, guidance, guidanceInterval: spec.interval, gridShift: spec.gridShift, classes, seed, batchSize: 100 });
+        const result = await sampleDetailed(trainer.model, { n, steps: spec.steps, sampler: spec.sampler, guidance, guidanceInterval: spec.interval, gridShift: spec.gridShift, temperature: spec.temperature, classes, seed, batchSize: 100 });
         const sampleSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
         const images = await tokenizer.decode(result.tokens, { grid: [7, 7] });
         const quality = await scoreAgainstReal(scorer, images, test.images, { labels: classes, realLabels: testLabels, seed });
-        log(`${name} @${milestone} ${spec.sampler}:${spec.steps} w=${guidance}${spec.interval ? ` in [${spec.interval.join(', ')}]` : ''}${spec.gridShift ? ` g=${spec.gridShift}` : ''}: FD ${quality.score.frechetDistance.toFixed(1)} (floor ${quality.floor.frechetDistance.toFixed(1)}), agreement ${quality.score.classAgreement?.toFixed(3)}, ${sampleSeconds.toFixed(0)} s`);
-        row.samples.push({ sampler: spec.sampler, steps: spec.steps, guidance, guidanceInterval: spec.interval ?? [0, 1], gridShift: spec.gridShift ?? 1, sampleSeconds, evaluationsPerSample: result.evaluationsPerSample, ...quality });
+        log(`${name} @${milestone} ${spec.sampler}:${spec.steps} w=${guidance}${spec.interval ? ` in [${spec.interval.join(', ')}]` : ''}${spec.gridShift ? ` g=${spec.gridShift}` : ''}${spec.temperature ? ` T=${spec.temperature}` : ''}: FD ${quality.score.frechetDistance.toFixed(1)} (floor ${quality.floor.frechetDistance.toFixed(1)}), agreement ${quality.score.classAgreement?.toFixed(3)}, ${sampleSeconds.toFixed(0)} s`);
+        row.samples.push({ sampler: spec.sampler, steps: spec.steps, guidance, guidanceInterval: spec.interval ?? [0, 1], gridShift: spec.gridShift ?? 1, temperature: spec.temperature ?? 1, sampleSeconds, evaluationsPerSample: result.evaluationsPerSample, ...quality });
         if (spec === samplers[0]) lastImages = images.toTypedArray() as Float32Array;
         images.dispose();
         result.tokens.dispose();

@@ -50,6 +50,7 @@ export interface NativeSampleOptions {
   guidanceTMin?: number;
   guidanceTMax?: number;
   gridShift?: number;
+  temperature?: number;
   final: 'argmax' | 'sample';
   guidance: number;
   seed: number;

@@ -66,6 +66,12 @@ export interface SampleOptions {
    * model's predictions change most. t_T = 1 and t_0 = 0 stay.
    */
   gridShift?: number;
+  /**
+   * Diffusion samplers: the predictions are p = softmax(logits / temperature) at every step (the predicted embedding,
+   * the consistency draws, the final rule and `returnProbs`). In (0, 100], default 1; below 1 sharpens them toward
+   * their modes, trading diversity for quality.
+   */
+  temperature?: number;
   /** MaskGIT: scale of the Gumbel noise on the log-confidence, annealed linearly to 0 (default 4.5) */
   maskgitTemperature?: number;
   /** Classifier-free guidance weight w >= 0 (default 0: no guidance). Needs a class-conditional model. */
@@ -109,7 +115,7 @@ export interface SampleResult {
 }
 
 const OPTION_KEYS = new Set<string>([
-  'n', 'steps', 'sampler', 'guidance', 'classes', 'seed', 'batchSize', 'known', 'infillResample', 'final', 'useEma', 'returnProbs', 'maskgitTemperature', 'guidanceInterval', 'gridShift',
+  'n', 'steps', 'sampler', 'guidance', 'classes', 'seed', 'batchSize', 'known', 'infillResample', 'final', 'useEma', 'returnProbs', 'maskgitTemperature', 'guidanceInterval', 'gridShift', 'temperature',
   'signal', 'onProgress',
 ]);
 const MAX_STEPS = 1_000_000;
@@ -276,9 +282,14 @@ export async function sampleDetailed(model: SampleableModel, options: SampleOpti
   check(typeof gridShift === 'number' && Number.isFinite(gridShift) && gridShift > 0 && gridShift <= 1000, 'E_RANGE',
     () => `expected gridShift to be a number in (0, 1000], got ${describe(gridShift)}`);
   check(gridShift === 1 || !maskgitModel, 'E_CONFIG', 'gridShift applies to diffusion samplers, not to \'maskgit\'');
+  const temperature = options.temperature ?? 1;
+  check(typeof temperature === 'number' && Number.isFinite(temperature) && temperature > 0 && temperature <= 100, 'E_RANGE',
+    () => `expected temperature to be a number in (0, 100], got ${describe(temperature)}`);
+  check(temperature === 1 || !maskgitModel, 'E_CONFIG', 'temperature applies to diffusion samplers; MaskGIT models take maskgitTemperature');
   const nativeOptions: NativeSampleOptions = {
     maskgitTemperature,
     gridShift,
+    temperature,
     guidanceTMin: interval[0],
     guidanceTMax: interval[1],
     n,

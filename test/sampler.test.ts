@@ -222,6 +222,22 @@ describe('sampling from the oracle', () => {
     o.dispose();
   });
 
+  test('a temperature below 1 concentrates DDIM samples on the heaviest grid; 1 is the default run exactly', async () => {
+    // cyclic grids: at every position the marginal is the grid weights, so sharpening favours the heaviest grid
+    const cyclic = [[0, 1, 2, 3], [1, 2, 3, 0], [2, 3, 0, 1], [3, 0, 1, 2]];
+    const o = oracle({ weights: WEIGHTS, grids: cyclic });
+    const base: SampleOptions = { n: 400, steps: 20, seed: 5, sampler: 'ddim', batchSize: 400 };
+    const heaviest = (tokens: Tensor) => rows(tokens).filter((r) => gridIndex(r, cyclic) === 3).length / 400;
+    const plain = await sampleDetailed(o, base);
+    expect(rows((await sampleDetailed(o, { ...base, temperature: 1 })).tokens)).toEqual(rows(plain.tokens));
+    // the exact sampler draws grid 3 with its weight 0.4
+    expect(Math.abs(heaviest(plain.tokens) - 0.4)).toBeLessThan(0.08);
+    const sharp = await sampleDetailed(o, { ...base, temperature: 0.1 });
+    expect(heaviest(sharp.tokens)).toBeGreaterThan(heaviest(plain.tokens) + 0.1);
+    for (const temperature of [0, -1, 101, Infinity]) await expect(sampleDetailed(o, { ...base, temperature })).rejects.toMatchObject({ code: 'E_RANGE' });
+    o.dispose();
+  });
+
   test('infilling keeps every known token and, with resampling, completes only to consistent grids', async () => {
     const o = oracle({ weights: WEIGHTS });
     const known = { tokens: Tensor.from(Int32Array.from(GRIDS[0]), [2, 2]), mask: halfMask(2, 2, 'left') };

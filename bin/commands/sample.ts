@@ -28,6 +28,7 @@ export interface SampleCommandOptions {
   guidance?: number;
   guidanceInterval?: number[];
   gridShift?: number;
+  temperature?: number;
   /** class ids, or 'all' (the default for class-conditional models) */
   classes?: number[] | 'all';
   seed?: number;
@@ -116,6 +117,7 @@ export async function runSampling(opts: SampleCommandOptions, context: { signal?
       guidance: opts.guidance ?? 0,
       guidanceInterval: opts.guidanceInterval as [number, number] | undefined,
       gridShift: opts.gridShift,
+      temperature: opts.temperature,
       classes,
       seed: opts.seed ?? 0,
       batchSize: opts.batchSize,
@@ -183,6 +185,7 @@ export function registerSample(program: Command): void {
     .option('--guidance <w>', 'classifier-free guidance weight w >= 0 (default 0: none)', nonNegativeNumber)
     .option('--guidance-interval <lo,hi>', 'diffusion samplers: guide only at times t in [lo, hi] (default 0,1)', listOf(numberIn({ min: 0, max: 1 }), 'two times lo,hi in [0, 1]'))
     .option('--grid-shift <g>', 'diffusion samplers: shift of the time grid, g > 1 puts more steps at low noise (default 1: uniform)', numberIn({ min: 0, minInclusive: false, max: 1000 }))
+    .option('--temperature <x>', 'diffusion samplers: p = softmax(logits / x) at every step; below 1 sharpens toward the modes (default 1)', numberIn({ min: 0, minInclusive: false, max: 100 }))
     .option('--classes <list>', "comma-separated class ids, or 'all' (default for class-conditional models): one grid row per class", classList)
     .option('--seed <n>', 'seed; the same seed gives the same samples whatever --batch-size (default 0)', nonNegativeInt)
     .option('--batch-size <n>', 'samples per forward batch (default 64)', positiveInt)

@@ -95,7 +95,8 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, int6
     auto guided = guided_logits(denoiser, z, torch::full({count}, static_cast<float>(t), float_on_device), classes, in_interval ? options.guidance : 0.0,
                                 denoiser.self_conditioned() ? self_cond : at::Tensor());
     out.forward_rows += guided.forward_rows;
-    return torch::softmax(guided.logits.to(at::kFloat), -1);
+    auto logits = guided.logits.to(at::kFloat);
+    return torch::softmax(options.temperature == 1.0 ? logits : logits / static_cast<float>(options.temperature), -1);
   };
 
   auto z = noise.normal(SampleNoiseKind::kInitial, steps, {n_tokens, dim});
@@ -139,6 +140,8 @@ void validate_sampler_options(const Denoiser& denoiser, const SamplerOptions& op
   LCMD_CHECK(options.batch_size >= 1, "E_RANGE", "batchSize must be at least 1, got " + std::to_string(options.batch_size));
   LCMD_CHECK(std::isfinite(options.guidance) && options.guidance >= 0, "E_RANGE",
              "guidance must be a finite number >= 0, got " + std::to_string(options.guidance));
+  LCMD_CHECK(std::isfinite(options.temperature) && options.temperature > 0 && options.temperature <= 100, "E_RANGE",
+             "temperature must be a number in (0, 100], got " + std::to_string(options.temperature));
   LCMD_CHECK(std::isfinite(options.grid_shift) && options.grid_shift > 0 && options.grid_shift <= 1000, "E_RANGE",
              "gridShift must be a number in (0, 1000], got " + std::to_string(options.grid_shift));
   LCMD_CHECK(options.guidance_t_min >= 0 && options.guidance_t_min < options.guidance_t_max && options.guidance_t_max <= 1, "E_RANGE",
