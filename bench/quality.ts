@@ -3,10 +3,12 @@
  * own tokenizer, scored by lcmd's classifier-feature scorer (not Inception FID). One command:
  *
  *   npx tsc -p tsconfig.json && node dist/bench/quality.js [--work DIR] [--variants small,maskgit-small,paper-small]
- *     [--milestones 1000,4000] [--batch 32] [--n 1000] [--samplers ancestral:50,ddim:8,consistency:8] [--guidance 3]
- *     [--out quality.json] [--sheet quality.png]
+ *     [--milestones 1000,4000] [--batch 32] [--n 1000] [--samplers ddim:2,ddim:4,ddim:8,ddim:8:1:::0.7,ancestral:50]
+ *     [--maskgit-samplers maskgit:2,maskgit:4,maskgit:8] [--guidance 1] [--out quality.json] [--sheet quality.png]
  *
- * A variant is a preset name, optionally with overrides: `cdcd-small@model.shift=0.3@train.lr=1e-3`.
+ * A sampler is name:steps[:guidance[:lo-hi[:gridShift[:temperature]]]] (empty fields keep their defaults).
+ *
+ * A variant is a preset name, optionally with overrides: `small@model.shift=0.05@train.lr=1e-3`.
  *
  * DIR keeps the tokenizer, the token files and the scorer between runs (trained here when missing). Each variant
  * trains once, from the same seed and data order; at each milestone (cumulative steps) it samples n images (n / 10
@@ -142,8 +144,8 @@ function writeSheet(file: string, panels: { data: Uint8Array; width: number; hei
 
 async function main(): Promise<void> {
   const args = parseBenchArgs(process.argv.slice(2), {
-    work: '.dev/quality', variants: 'small,maskgit-small', milestones: '1000,4000', batch: '32', n: '1000', samplers: 'ancestral:50,ddim:8,consistency:8',
-    'maskgit-samplers': 'maskgit:8', guidance: '3', 'maskgit-guidance': '1', seed: '0', out: 'quality.json', sheet: 'quality.png',
+    work: '.dev/quality', variants: 'small,maskgit-small', milestones: '1000,4000', batch: '32', n: '1000',
+    samplers: 'ddim:2,ddim:4,ddim:8,ddim:8:1:::0.7,ancestral:50', 'maskgit-samplers': 'maskgit:2,maskgit:4,maskgit:8', guidance: '1', 'maskgit-guidance': '1', seed: '0', out: 'quality.json', sheet: 'quality.png',
   });
   const log = (s: string) => process.stderr.write(`[quality] ${s}\n`);
   const milestones = args.milestones.split(',').map(Number);

@@ -15,55 +15,50 @@ export interface Preset {
 /** The paper's training configuration (docs/method.md section 6 defaults). */
 const PAPER_TRAIN: Partial<TrainConfig> = { lambdaCm: 1, lambdaDiff: 0.005, teacher: 'ema', teacherDecay: 0.999, emaDecay: 0.9999 };
 
+/** The small body every small preset shares: 7x7 or 8x8 grids of K = 256 tokens, 10 classes, width 128, 4 layers. */
+const SMALL_BODY: Partial<ModelConfig> = { vocabSize: 256, height: 8, width: 8, numClasses: 10, embedDim: 64, layers: 4, heads: 4, hidden: 128, condDim: 128 };
+
 export const PRESETS: Record<string, Preset> = {
-  // Measured on MNIST 7x7 tokens (K = 256, the demo's tokenizer), 2 CPU cores, batch 32, held-out bits on 300 test
-  // digits, 10 x 10 grids at guidance 3, 50 ancestral steps (.dev/tune/ in the working copy):
-  //   - width 256 with the CM teacher costs ~2.5 s a step at batch 64 (3000 steps = 2 hours), so the demo uses width 128
-  //     (1.15M parameters) at batch 32: ~0.5 s a step with the CM loss, ~0.35 s without it;
-  //   - 500 steps, the previous small config at width 128 + data target / online teacher (exact logits off, r = 0.2):
-  //     27.1 bits/token, accuracy 0.50 at t in [0.1, 0.2]; grid unreadable apart from the 1s. No CM loss: 21.7 bits, same look;
-  //   - exact-likelihood logits need r = 0: with dropping, the [mask] positions get the exact term at t = 0 and the
-  //     recon loss reaches 1e5 nats;
-  //   - this configuration at lr 1e-3, 500 steps (5:20): 6.50 bits/token, accuracy 0.99 / 0.65 / 0.34 at t in [0, 0.1] /
-  //     [0.1, 0.2] / [0.2, 0.3]; 0, 1, 2, 3, 7 mostly readable. Without the CM loss (lambda_CM = 0): 6.62 bits, 0.62 at
-  //     [0.1, 0.2], a little worse to the eye;
-  //   - this configuration (lr 2e-3), 500 steps (6:24 with other jobs on the cores): 6.38 bits/token, accuracy 0.96 / 0.49 /
-  //     0.26 (lower than at 1e-3), yet every row of the grid reads as its digit in most cells: the best samples we drew;
-  //   - the demo (1000 steps, 11:24 of training, 15:28 in all with another job on the cores): 5.15 bits/token on 500 test
-  //     digits, every row of the grid clearly its digit. The embedding norms shrink (8 -> 5.2 at 500 steps -> 2.9 at
-  //     1000; distance / norm stays 1.42), so the per-t accuracy falls (0.72 / 0.22 at t in [0, 0.1] / [0.1, 0.2]) while
-  //     the samples improve: compare that table only between runs with similar norms. Longer runs are unmeasured.
+  // Measured with bench/quality.ts (README "Sample quality"): MNIST 7x7 tokens (K = 256, lcmd's tokenizer), 1000 steps
+  // of batch 32, 1000 samples scored with lcmd's scorer against MNIST test digits (real-vs-real floor FD 4.9),
+  // 2026-12-02, cores shared. MaskGIT (maskgit-small) at 2 / 4 / 8 steps: FD 50.1 / 34.0 / 26.7.
+  //   - the cross-entropy at the sampled t with L2-normalised embeddings, exact-likelihood logits and self-conditioning
+  //     (CDCD's recipe) draws digits at 2 to 8 DDIM steps; the previous small (CM with the data target) did not (FD 102
+  //     at 8 DDIM steps);
+  //   - the shift s: 0.02 / 0.05 / 0.1 / 0.3 / 1 gave FD 44.9 / 41.6 / 52.0 / 54.7 / 72.7 at 8 DDIM steps, but at 4 steps
+  //     53.9 / 41.3 / 39.7 / - / -, and at 2 steps s = 0.05 gave 57.3 against 45.5; with temperature 0.7, s = 0.05 and
+  //     s = 0.1 tie at 8 steps (39.6, 41.0), so the paper's s = 0.1 stays;
+  //   - lost or tied at s = 0.1 (8 / 4 DDIM steps): d = 16 (48.9 / 62.4), dropping r = 0.2 (50.7 / 39.2), no
+  //     self-conditioning (50.7 / 37.9), the CM loss with the EMA teacher on top (cm-small: 45.4 at 8 steps, 2.6 times
+  //     the cost of a step); the grid shift g = 0.5 / 2 at 4 steps: 42.5 / 50.3;
+  //   - sampling: fewer DDIM steps are better than more at this budget (2 / 3 / 4 / 6 / 8 / 32 steps: 45.5 / 40.6 /
+  //     39.7 / 48.4 / 52.0 / 50.3; ancestral 4 / 8 / 50: 39.8 / 49.3 / 50.5), and a temperature below 1 recovers 8 steps
+  //     (0.7: 41.0, 0.5: 40.4) while doing nothing at 2 to 4: the model's own distribution is broader than the data's;
+  //     guidance w = 1 beats w = 0 (65.0) and w = 2 (60.8) in FD at 4 steps (w = 2 buys class agreement).
   small: {
-    description: 'tests and the demo: 8x8 grids of K = 256 tokens, 10 classes, 1.2M parameters, exact-likelihood logits, CM loss with the data target and the online teacher, no dropping (measured to draw readable MNIST digits in 1000 steps of batch 32)',
-    model: { vocabSize: 256, height: 8, width: 8, numClasses: 10, embedDim: 64, layers: 4, heads: 4, hidden: 128, condDim: 128, exactLikelihoodLogits: true },
+    description: 'the recommended small configuration (the default of lcmd train, and the demo): 8x8 grids of K = 256 tokens, 10 classes, 1.2M parameters; cross-entropy at the sampled t, L2-normalised embeddings, exact-likelihood logits, self-conditioning, the paper\'s shift 0.1',
+    model: { ...SMALL_BODY, exactLikelihoodLogits: true, l2NormalizeEmbeddings: true, selfCondition: true },
+    train: { lambdaCe: 1, lambdaRecon: 0, lambdaCm: 0, lambdaDiff: 0, dropRate: 0, emaDecay: 0.999, lr: 2e-3, warmupSteps: 100 },
+  },
+  'cm-small': {
+    description: 'small plus the paper\'s consistency matching: the CM loss against an EMA teacher on top of the cross-entropy (2.6 times the cost of a small step)',
+    model: { ...SMALL_BODY, exactLikelihoodLogits: true, l2NormalizeEmbeddings: true, selfCondition: true },
+    train: { lambdaCe: 1, lambdaRecon: 0, lambdaCm: 1, lambdaDiff: 0, dropRate: 0, teacher: 'ema', teacherDecay: 0.99, emaDecay: 0.999, lr: 2e-3, warmupSteps: 100 },
+  },
+  'cm-data-small': {
+    description: 'the earlier small configuration, kept for the tests that pin it: exact-likelihood logits, CM loss with the data target and the online teacher, lambdaDiff 0.1, no dropping (its embeddings shrink with longer training)',
+    model: { ...SMALL_BODY, exactLikelihoodLogits: true },
     train: { lambdaCm: 1, lambdaDiff: 0.1, cmTarget: 'data', teacher: 'online', dropRate: 0, emaDecay: 0.999, lr: 2e-3, warmupSteps: 100 },
   },
   'paper-small': {
     description: 'the small model with the paper training configuration (lambda_CM = 1, lambda_diff = 0.005)',
-    model: { vocabSize: 256, height: 8, width: 8, numClasses: 10, embedDim: 64, layers: 4, heads: 4, hidden: 256, condDim: 256 },
+    model: { ...SMALL_BODY, hidden: 256, condDim: 256 },
     train: { ...PAPER_TRAIN, lr: 1e-3, warmupSteps: 100 },
   },
   'maskgit-small': {
     description: 'the MaskGIT baseline on the small body (8x8 grids of K = 256 tokens, 10 classes): cosine masking, cross-entropy on masked tokens with label smoothing 0.1, class dropout 0.1',
-    model: { method: 'maskgit', vocabSize: 256, height: 8, width: 8, numClasses: 10, embedDim: 64, layers: 4, heads: 4, hidden: 128, condDim: 128 },
+    model: { ...SMALL_BODY, method: 'maskgit' },
     train: { lambdaCm: 0, lambdaDiff: 0, labelSmoothing: 0.1, emaDecay: 0.999, lr: 2e-3, warmupSteps: 100 },
-  },
-  // Measured with bench/quality.ts (MNIST 7x7 tokens, K = 256, lcmd's tokenizer; 1000 steps of batch 32; 1000 samples
-  // scored with lcmd's scorer against MNIST test digits; real-vs-real floor FD 4.9), 2026-12-01, cores shared:
-  //   maskgit-small, 8 steps, w = 1: FD 29.1, class agreement 0.947 (4000 steps: FD 11.3, 0.981)
-  //   cdcd-cm-small, DDIM 8, w = 1: FD 43.6 (0.925); w = 2: FD 47.3 (0.959)   <- the demo's preset
-  //   cdcd-small,    DDIM 8, w = 1: FD 46.6 (0.910); ancestral 50, w = 1: 48.4 (0.897); w = 3: 66.1 (0.973)
-  //   small,         DDIM 8, w = 1: FD 102.5 (0.581); ancestral 50, w = 1: 45.7 (0.878)
-  // No VQ-LCMD variant reaches MaskGIT yet at this budget; see README "Sample quality".
-  'cdcd-small': {
-    description: 'candidate: the small body trained like CDCD: cross-entropy at the sampled t only (no CM, no t = 0 forward), L2-normalised embeddings, exact-likelihood logits, self-conditioning',
-    model: { vocabSize: 256, height: 8, width: 8, numClasses: 10, embedDim: 64, layers: 4, heads: 4, hidden: 128, condDim: 128, exactLikelihoodLogits: true, l2NormalizeEmbeddings: true, selfCondition: true },
-    train: { lambdaCe: 1, lambdaRecon: 0, lambdaCm: 0, lambdaDiff: 0, dropRate: 0, emaDecay: 0.999, lr: 2e-3, warmupSteps: 100 },
-  },
-  'cdcd-cm-small': {
-    description: 'candidate: cdcd-small plus the CM loss with the EMA teacher (the paper\'s consistency matching on top of the cross-entropy)',
-    model: { vocabSize: 256, height: 8, width: 8, numClasses: 10, embedDim: 64, layers: 4, heads: 4, hidden: 128, condDim: 128, exactLikelihoodLogits: true, l2NormalizeEmbeddings: true, selfCondition: true },
-    train: { lambdaCe: 1, lambdaRecon: 0, lambdaCm: 1, lambdaDiff: 0, dropRate: 0, teacher: 'ema', teacherDecay: 0.99, emaDecay: 0.999, lr: 2e-3, warmupSteps: 100 },
   },
   'paper-uncond': {
     description: 'paper unconditional model (FFHQ, churches, bedrooms): 15 layers, 8 heads, width 512, about 56M parameters',

@@ -95,17 +95,17 @@ const CASES: Case[] = [
   ['train --device of a missing GPU', train('--device', 'cuda:99'), /E_DEVICE.*--device cuda:99: (this libtorch .* has no usable CUDA device|there are only \d+ CUDA devices)/],
   ['train --config with an unknown key', () => {
     const file = path.join(dir, 'bad-config.json');
-    fs.writeFileSync(file, JSON.stringify({ preset: 'small', modle: {} }));
+    fs.writeFileSync(file, JSON.stringify({ preset: 'cm-data-small', modle: {} }));
     return ['train', '--config', file, '--data', data.tokens, '--out', path.join(dir, 'z'), '--steps', '1'];
   }, /E_CONFIG.*unknown key 'modle'/],
   ['train --config that is not JSON', () => {
     const file = path.join(dir, 'not-json.json');
-    fs.writeFileSync(file, '{ preset: small');
+    fs.writeFileSync(file, '{ preset: cm-data-small');
     return ['train', '--config', file, '--data', data.tokens, '--out', path.join(dir, 'z2'), '--steps', '1'];
   }, /E_CONFIG.*is not valid JSON/],
   ['train --config with a bad model value', () => {
     const file = path.join(dir, 'bad-value.json');
-    fs.writeFileSync(file, JSON.stringify({ preset: 'small', model: { layers: 1, hidden: 32, heads: 3, embedDim: 8, vocabSize: 16 } }));
+    fs.writeFileSync(file, JSON.stringify({ preset: 'cm-data-small', model: { layers: 1, hidden: 32, heads: 3, embedDim: 8, vocabSize: 16 } }));
     return ['train', '--config', file, '--data', data.tokens, '--out', path.join(dir, 'z3'), '--steps', '1', '--batch-size', '4', '--no-blas-check'];
   }, /E_CONFIG.*heads/],
 

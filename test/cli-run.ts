@@ -152,7 +152,7 @@ export function tinyTokenData(dir: string, options: { n: number; h: number; w: n
 }
 
 /** The flags of a tiny model that trains in milliseconds per step. */
-export const TINY_MODEL = ['--preset', 'small', '--layers', '1', '--hidden', '32', '--heads', '2', '--embed-dim', '8', '--vocab-size', '16', '--lr-schedule', 'constant', '--no-blas-check'];
+export const TINY_MODEL = ['--preset', 'cm-data-small', '--layers', '1', '--hidden', '32', '--heads', '2', '--embed-dim', '8', '--vocab-size', '16', '--lr-schedule', 'constant', '--no-blas-check'];
 
 export function tmpDir(prefix: string): string {
   return fs.mkdtempSync(path.join(require('os').tmpdir(), prefix));

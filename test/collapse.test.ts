@@ -12,7 +12,7 @@ const BATCH = 32;
 async function run(train: Partial<TrainConfig>): Promise<{ before: EmbeddingStats; after: EmbeddingStats }> {
   const source = patternSource({ patterns: 8, tokens: N, vocab: K, seed: 5 });
   const trainer = Trainer.create({
-    preset: 'small',
+    preset: 'cm-data-small',
     model: { vocabSize: K, height: 4, width: 4, numClasses: 0, embedDim: 16, layers: 2, heads: 4, hidden: 64, condDim: 64, exactLikelihoodLogits: false },
     // pinned here (not taken from the preset), apart from the loss weights under test
     train: { seed: 3, lr: 2e-3, warmupSteps: 20, cmTarget: 'teacher', teacher: 'ema', teacherDecay: 0.999, emaDecay: 0.999, dropRate: 0.2, ...train },

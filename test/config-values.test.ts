@@ -21,7 +21,7 @@ function errorOf(f: () => unknown): LcmdError {
 }
 
 test('NaN layers are E_CONFIG naming model.layers (they built 15 layers, the built-in default, not the preset\'s 4)', () => {
-  const err = errorOf(() => Trainer.create({ preset: 'small', model: { layers: NaN } }));
+  const err = errorOf(() => Trainer.create({ preset: 'cm-data-small', model: { layers: NaN } }));
   expect(err.code).toBe('E_CONFIG');
   expect(err.message).toBe('expected a finite number for model.layers, got NaN');
 });
@@ -32,7 +32,7 @@ test.each([
   ['emaDecay', -Infinity, 'expected a finite number for train.emaDecay, got -Infinity'],
   ['warmupSteps', null, "expected a value for train.warmupSteps, got null: leave the key out to keep the preset's value"],
 ])('train.%s = %s is E_CONFIG (it became 3e-4 or another default)', (key, value, message) => {
-  const err = errorOf(() => Trainer.create({ preset: 'small', train: { [key]: value } }));
+  const err = errorOf(() => Trainer.create({ preset: 'cm-data-small', train: { [key]: value } }));
   expect(err.code).toBe('E_CONFIG');
   expect(err.message).toBe(message);
 });
@@ -45,7 +45,7 @@ test.each([
   [{ model: { hidden: 2 ** 53 } }, 'expected an integer of magnitude at most 2^53 - 1 (9007199254740991) for model.hidden, got 9007199254740992'],
   [{ train: { warmupSteps: 2.5 } }, 'expected an integer for train.warmupSteps, got 2.5'],
 ])('%p is E_CONFIG: %s', (config, message) => {
-  const err = errorOf(() => Trainer.create({ preset: 'small', ...config }));
+  const err = errorOf(() => Trainer.create({ preset: 'cm-data-small', ...config }));
   expect(err.code).toBe('E_CONFIG');
   expect(err.message).toBe(message);
 });
@@ -54,7 +54,7 @@ test('Trainer.resume refuses a negative seed override', async () => {
   const dir = tmpDir('lcmd-config-values-');
   try {
     const file = path.join(dir, 'ck.safetensors');
-    const t = Trainer.create({ preset: 'small', model: { layers: 1, hidden: 32, embedDim: 16, heads: 2, vocabSize: 16 } });
+    const t = Trainer.create({ preset: 'cm-data-small', model: { layers: 1, hidden: 32, embedDim: 16, heads: 2, vocabSize: 16 } });
     await t.save(file);
     t.dispose();
     await expect(Trainer.resume(file, { seed: -1 })).rejects.toMatchObject({ code: 'E_CONFIG', message: 'expected a non-negative integer for train.seed, got -1' });
@@ -64,16 +64,16 @@ test('Trainer.resume refuses a negative seed override', async () => {
 });
 
 test('an undefined override keeps the preset\'s value', () => {
-  const t = Trainer.create({ preset: 'small', model: { layers: undefined, vocabSize: 16 } });
+  const t = Trainer.create({ preset: 'cm-data-small', model: { layers: undefined, vocabSize: 16 } });
   try {
-    expect(t.config.model.layers).toBe(PRESETS.small.model.layers);
+    expect(t.config.model.layers).toBe(PRESETS['cm-data-small'].model.layers);
   } finally {
     t.dispose();
   }
 });
 
 test('an unknown top-level key is E_CONFIG naming it and the allowed keys', () => {
-  const err = errorOf(() => Trainer.create({ preset: 'small', modle: { layers: 2 } } as never));
+  const err = errorOf(() => Trainer.create({ preset: 'cm-data-small', modle: { layers: 2 } } as never));
   expect(err.code).toBe('E_CONFIG');
   expect(err.message).toBe("unknown config key 'modle': expected preset, ablation, model, train");
 });

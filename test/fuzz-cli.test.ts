@@ -12,7 +12,7 @@ import { labelNpy, npyBytes, pngBytes, tokenNpy } from './fuzz-inputs';
 import { native } from '../lib/binding';
 import { Tokenizer } from '../lib/tokenizer';
 
-const M = ['--preset', 'small', '--layers', '1', '--hidden', '32', '--embed-dim', '16', '--heads', '2', '--vocab-size', '16', '--steps', '2', '--no-blas-check'];
+const M = ['--preset', 'cm-data-small', '--layers', '1', '--hidden', '32', '--embed-dim', '16', '--heads', '2', '--vocab-size', '16', '--steps', '2', '--no-blas-check'];
 
 const root = tmpDir('lcmd-fuzz-cli-');
 const fx = { dir: path.join(root, 'fixtures'), tokens: '', checkpoint: '', tokenizer: '', images: '', run: '' };

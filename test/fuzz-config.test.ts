@@ -7,9 +7,9 @@ import * as path from 'path';
 import { pool, runCli, tmpDir, writeNpyFile } from './cli-run';
 import { apiOutcome, cliOutcome, runApiCases, runCliTimed, snapshot, type ApiCase } from './fuzz-harness';
 
-const M = ['--preset', 'small', '--layers', '1', '--hidden', '32', '--embed-dim', '16', '--heads', '2', '--vocab-size', '16', '--steps', '2', '--no-blas-check'];
+const M = ['--preset', 'cm-data-small', '--layers', '1', '--hidden', '32', '--embed-dim', '16', '--heads', '2', '--vocab-size', '16', '--steps', '2', '--no-blas-check'];
 /** The tiny model as a config (JS source, for the child). */
-const TINY = "{ preset: 'small', model: { layers: 1, hidden: 32, embedDim: 16, heads: 2, vocabSize: 16, height: 4, width: 4, numClasses: 0 } }";
+const TINY = "{ preset: 'cm-data-small', model: { layers: 1, hidden: 32, embedDim: 16, heads: 2, vocabSize: 16, height: 4, width: 4, numClasses: 0 } }";
 
 const root = tmpDir('lcmd-fuzz-config-');
 const fixtures = path.join(root, 'fixtures');
@@ -44,14 +44,14 @@ const NON_FINITE = ['NaN', 'Infinity', '-Infinity', 'null'];
 for (const key of NUMERIC_KEYS) {
   const [section, name] = key.split('.');
   for (const value of NON_FINITE) {
-    api(`Trainer.create with ${key} = ${value}`, 'E_CONFIG', `lib.Trainer.create({ preset: 'small', ${section}: { ${name}: ${value} } }).dispose();`);
+    api(`Trainer.create with ${key} = ${value}`, 'E_CONFIG', `lib.Trainer.create({ preset: 'cm-data-small', ${section}: { ${name}: ${value} } }).dispose();`);
   }
 }
 // the same through Model.create and TrainingRun.open (which name the flag's key the same way)
 for (const [key, value] of [['layers', 'NaN'], ['hidden', 'Infinity'], ['heads', 'null'], ['shift', '-Infinity']]) {
-  api(`Model.create with model.${key} = ${value}`, 'E_CONFIG', `lib.Model.create({ preset: 'small', model: { ${key}: ${value} } }).dispose();`);
+  api(`Model.create with model.${key} = ${value}`, 'E_CONFIG', `lib.Model.create({ preset: 'cm-data-small', model: { ${key}: ${value} } }).dispose();`);
 }
-const runOptions = (extra: string) => `{ out: path.join(dir, 'run'), data: ${JSON.stringify(tokens)}, steps: 1, batchSize: 4, preset: 'small', model: { layers: 1, hidden: 32, embedDim: 16, heads: 2, vocabSize: 16 }, blasCheck: false, ${extra} }`;
+const runOptions = (extra: string) => `{ out: path.join(dir, 'run'), data: ${JSON.stringify(tokens)}, steps: 1, batchSize: 4, preset: 'cm-data-small', model: { layers: 1, hidden: 32, embedDim: 16, heads: 2, vocabSize: 16 }, blasCheck: false, ${extra} }`;
 for (const [extra, what] of [['train: { lr: NaN }', 'train.lr NaN'], ['train: { emaDecay: Infinity }', 'train.emaDecay Infinity'], ['model: { layers: NaN }', 'model.layers NaN'], ['train: { seed: null }', 'train.seed null']]) {
   api(`TrainingRun.open with ${what}`, 'E_CONFIG', `(await lib.TrainingRun.open(${runOptions(extra)})).dispose();`);
 }
@@ -65,53 +65,53 @@ const BAD_CONFIGS: [string, string, string][] = [
   ['undefined', 'undefined', 'E_TYPE'],
   ['an unknown preset name', "'huge'", 'E_CONFIG'],
   ["the preset name 'constructor'", "'constructor'", 'E_CONFIG'],
-  ['an unknown top-level key', "{ preset: 'small', modle: { layers: 2 } }", 'E_CONFIG'],
-  ['a misspelt train section', "{ preset: 'small', trian: {} }", 'E_CONFIG'],
+  ['an unknown top-level key', "{ preset: 'cm-data-small', modle: { layers: 2 } }", 'E_CONFIG'],
+  ['a misspelt train section', "{ preset: 'cm-data-small', trian: {} }", 'E_CONFIG'],
   ['a preset that is a number', '{ preset: 7 }', 'E_CONFIG'],
   ['a preset of null', '{ preset: null }', 'E_CONFIG'],
-  ['an unknown ablation', "{ preset: 'small', ablation: 'nope' }", 'E_CONFIG'],
-  ['an ablation that is a number', "{ preset: 'small', ablation: 3 }", 'E_CONFIG'],
+  ['an unknown ablation', "{ preset: 'cm-data-small', ablation: 'nope' }", 'E_CONFIG'],
+  ['an ablation that is a number', "{ preset: 'cm-data-small', ablation: 3 }", 'E_CONFIG'],
   ['model as an array', '{ model: [] }', 'E_CONFIG'],
   ['model as a string', "{ model: 'big' }", 'E_CONFIG'],
-  ['train as null', "{ preset: 'small', train: null }", 'E_CONFIG'],
-  ['a bigint value', "{ preset: 'small', model: { layers: 2n } }", 'E_CONFIG'],
-  ['a function value', "{ preset: 'small', train: { lr: () => 1 } }", 'E_CONFIG'],
-  ['layers as a string', "{ preset: 'small', model: { layers: '4' } }", 'E_CONFIG'],
-  ['layers as a boolean', "{ preset: 'small', model: { layers: true } }", 'E_CONFIG'],
-  ['layers as an object', "{ preset: 'small', model: { layers: {} } }", 'E_CONFIG'],
-  ['layers as an array', "{ preset: 'small', model: { layers: [4] } }", 'E_CONFIG'],
-  ['layers 0', "{ preset: 'small', model: { layers: 0 } }", 'E_CONFIG'],
-  ['layers -1', "{ preset: 'small', model: { layers: -1 } }", 'E_CONFIG'],
-  ['layers 1.5', "{ preset: 'small', model: { layers: 1.5 } }", 'E_CONFIG'],
-  ['heads that do not divide hidden', "{ preset: 'small', model: { hidden: 32, heads: 3 } }", 'E_CONFIG'],
-  ['vocabSize 0', "{ preset: 'small', model: { vocabSize: 0 } }", 'E_CONFIG'],
-  ['height 0', "{ preset: 'small', model: { height: 0 } }", 'E_CONFIG'],
-  ['an unknown method', "{ preset: 'small', model: { method: 'gan' } }", 'E_CONFIG'],
-  ['an unknown model key', "{ preset: 'small', model: { lyers: 2 } }", 'E_CONFIG'],
-  ['an unknown train key', "{ preset: 'small', train: { learningRate: 1 } }", 'E_CONFIG'],
-  ['lr -1', "{ preset: 'small', train: { lr: -1 } }", 'E_CONFIG'],
-  ['emaDecay 1.5', "{ preset: 'small', train: { emaDecay: 1.5 } }", 'E_CONFIG'],
-  ['dropRate 1', "{ preset: 'small', train: { dropRate: 1 } }", 'E_CONFIG'],
-  ['device tpu', "{ preset: 'small', train: { device: 'tpu' } }", 'E_DEVICE'],
-  ['precision fp8', "{ preset: 'small', train: { precision: 'fp8' } }", 'E_CONFIG'],
-  ['an unknown lr schedule', "{ preset: 'small', train: { lrSchedule: 'linear' } }", 'E_CONFIG'],
-  ['an objective that is a number', "{ preset: 'small', train: { objective: 1 } }", 'E_CONFIG'],
+  ['train as null', "{ preset: 'cm-data-small', train: null }", 'E_CONFIG'],
+  ['a bigint value', "{ preset: 'cm-data-small', model: { layers: 2n } }", 'E_CONFIG'],
+  ['a function value', "{ preset: 'cm-data-small', train: { lr: () => 1 } }", 'E_CONFIG'],
+  ['layers as a string', "{ preset: 'cm-data-small', model: { layers: '4' } }", 'E_CONFIG'],
+  ['layers as a boolean', "{ preset: 'cm-data-small', model: { layers: true } }", 'E_CONFIG'],
+  ['layers as an object', "{ preset: 'cm-data-small', model: { layers: {} } }", 'E_CONFIG'],
+  ['layers as an array', "{ preset: 'cm-data-small', model: { layers: [4] } }", 'E_CONFIG'],
+  ['layers 0', "{ preset: 'cm-data-small', model: { layers: 0 } }", 'E_CONFIG'],
+  ['layers -1', "{ preset: 'cm-data-small', model: { layers: -1 } }", 'E_CONFIG'],
+  ['layers 1.5', "{ preset: 'cm-data-small', model: { layers: 1.5 } }", 'E_CONFIG'],
+  ['heads that do not divide hidden', "{ preset: 'cm-data-small', model: { hidden: 32, heads: 3 } }", 'E_CONFIG'],
+  ['vocabSize 0', "{ preset: 'cm-data-small', model: { vocabSize: 0 } }", 'E_CONFIG'],
+  ['height 0', "{ preset: 'cm-data-small', model: { height: 0 } }", 'E_CONFIG'],
+  ['an unknown method', "{ preset: 'cm-data-small', model: { method: 'gan' } }", 'E_CONFIG'],
+  ['an unknown model key', "{ preset: 'cm-data-small', model: { lyers: 2 } }", 'E_CONFIG'],
+  ['an unknown train key', "{ preset: 'cm-data-small', train: { learningRate: 1 } }", 'E_CONFIG'],
+  ['lr -1', "{ preset: 'cm-data-small', train: { lr: -1 } }", 'E_CONFIG'],
+  ['emaDecay 1.5', "{ preset: 'cm-data-small', train: { emaDecay: 1.5 } }", 'E_CONFIG'],
+  ['dropRate 1', "{ preset: 'cm-data-small', train: { dropRate: 1 } }", 'E_CONFIG'],
+  ['device tpu', "{ preset: 'cm-data-small', train: { device: 'tpu' } }", 'E_DEVICE'],
+  ['precision fp8', "{ preset: 'cm-data-small', train: { precision: 'fp8' } }", 'E_CONFIG'],
+  ['an unknown lr schedule', "{ preset: 'cm-data-small', train: { lrSchedule: 'linear' } }", 'E_CONFIG'],
+  ['an objective that is a number', "{ preset: 'cm-data-small', train: { objective: 1 } }", 'E_CONFIG'],
 ];
 // the native uint64 seed would wrap -3 to 2^64 - 3 (lcmd train --seed -3 is refused by the flag parser)
-api('Trainer.create with a negative seed', 'E_CONFIG', "lib.Trainer.create({ preset: 'small', train: { seed: -3 } }).dispose();", /train\.seed/);
-api('Trainer.create with layers 1e300', 'E_CONFIG', "lib.Trainer.create({ preset: 'small', model: { layers: 1e300 } }).dispose();", /model\.layers/);
+api('Trainer.create with a negative seed', 'E_CONFIG', "lib.Trainer.create({ preset: 'cm-data-small', train: { seed: -3 } }).dispose();", /train\.seed/);
+api('Trainer.create with layers 1e300', 'E_CONFIG', "lib.Trainer.create({ preset: 'cm-data-small', model: { layers: 1e300 } }).dispose();", /model\.layers/);
 for (const [what, config, code] of BAD_CONFIGS) api(`Trainer.create with ${what}`, code, `lib.Trainer.create(${config}).dispose();`);
 // sizes beyond this machine's memory are refused before anything is allocated
-api('Trainer.create with model.layers = 1e8', 'E_MEMORY', "lib.Trainer.create({ preset: 'small', model: { layers: 1e8 } }).dispose();", /model\.layers/);
-api('Trainer.create with model.hidden = 1e9', 'E_MEMORY', "lib.Trainer.create({ preset: 'small', model: { hidden: 1e9 } }).dispose();", /model\.hidden/);
+api('Trainer.create with model.layers = 1e8', 'E_MEMORY', "lib.Trainer.create({ preset: 'cm-data-small', model: { layers: 1e8 } }).dispose();", /model\.layers/);
+api('Trainer.create with model.hidden = 1e9', 'E_MEMORY', "lib.Trainer.create({ preset: 'cm-data-small', model: { hidden: 1e9 } }).dispose();", /model\.hidden/);
 
 // the preset's value stays when an override is left undefined (it is not replaced by the built-in default)
 api('Trainer.create keeps the preset layers for an undefined override (then rejects a NaN lr)', 'E_CONFIG', `
-  const t = lib.Trainer.create({ preset: 'small', model: { layers: undefined } });
+  const t = lib.Trainer.create({ preset: 'cm-data-small', model: { layers: undefined } });
   const layers = t.config.model.layers;
   t.dispose();
-  if (layers !== lib.PRESETS.small.model.layers) throw new Error('layers became ' + layers);
-  lib.Trainer.create({ preset: 'small', train: { lr: NaN } });`);
+  if (layers !== lib.PRESETS['cm-data-small'].model.layers) throw new Error('layers became ' + layers);
+  lib.Trainer.create({ preset: 'cm-data-small', train: { lr: NaN } });`);
 
 // Trainer.resume overrides
 api('Trainer.resume with lr NaN', 'E_CONFIG', `(await lib.Trainer.resume(${JSON.stringify(checkpoint)}, { lr: NaN })).dispose();`);
@@ -198,12 +198,12 @@ for (const [what, code, body] of API_CALLS) api(what, code, body);
 
 const CONFIG_FILES: [string, string, string, RegExp?][] = [
   // [what, file content, code, what the message names]
-  ['an unknown top-level key', '{"preset": "small", "modle": {"layers": 2}}', 'E_CONFIG'],
-  ['a top-level array', '[{"preset": "small"}]', 'E_CONFIG'],
+  ['an unknown top-level key', '{"preset": "cm-data-small", "modle": {"layers": 2}}', 'E_CONFIG'],
+  ['a top-level array', '[{"preset": "cm-data-small"}]', 'E_CONFIG'],
   ['an empty file', '', 'E_CONFIG'],
-  ['not JSON', '{ preset: small', 'E_CONFIG'],
+  ['not JSON', '{ preset: cm-data-small', 'E_CONFIG'],
   ['NaN (not JSON)', '{"model": {"layers": NaN}}', 'E_CONFIG'],
-  ['a byte-order mark', '\ufeff{"preset": "small"}', 'E_CONFIG'],
+  ['a byte-order mark', '\ufeff{"preset": "cm-data-small"}', 'E_CONFIG'],
   ['layers 1e400 (Infinity once parsed)', '{"model": {"layers": 1e400}}', 'E_CONFIG'],
   ['lr -1e999 (-Infinity once parsed)', '{"train": {"lr": -1e999}}', 'E_CONFIG'],
   ['layers null', '{"model": {"layers": null}}', 'E_CONFIG'],

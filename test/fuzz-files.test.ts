@@ -25,7 +25,7 @@ import {
 import { Tokenizer } from '../lib/tokenizer';
 
 /** The tiny model of every CLI training case (milliseconds a step). */
-const M = ['--preset', 'small', '--layers', '1', '--hidden', '32', '--embed-dim', '16', '--heads', '2', '--vocab-size', '16', '--steps', '2', '--no-blas-check'];
+const M = ['--preset', 'cm-data-small', '--layers', '1', '--hidden', '32', '--embed-dim', '16', '--heads', '2', '--vocab-size', '16', '--steps', '2', '--no-blas-check'];
 
 const root = tmpDir('lcmd-fuzz-files-');
 const fx = {

@@ -10,7 +10,7 @@ import { lcg, startCli, tmpDir, writeNpyFile, type CliResult } from './cli-run';
 
 const STEPS = 40;
 // a model large enough that a checkpoint takes a few milliseconds to write (a window to be killed in)
-const MODEL = ['--preset', 'small', '--layers', '2', '--hidden', '64', '--embed-dim', '16', '--heads', '2', '--vocab-size', '16', '--lr-schedule', 'constant', '--no-blas-check'];
+const MODEL = ['--preset', 'cm-data-small', '--layers', '2', '--hidden', '64', '--embed-dim', '16', '--heads', '2', '--vocab-size', '16', '--lr-schedule', 'constant', '--no-blas-check'];
 
 let dir: string;
 let tokens: string;

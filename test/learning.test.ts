@@ -12,7 +12,7 @@ describe('learning a structured token distribution', () => {
   test(`held-out L_VLB after ${STEPS} steps is far below log2 K`, async () => {
     const source = patternSource({ patterns: 8, tokens: N, vocab: K, seed: 5 });
     const trainer = Trainer.create({
-      preset: 'small',
+      preset: 'cm-data-small',
       model: { vocabSize: K, height: 4, width: 4, numClasses: 0, embedDim: 16, layers: 2, heads: 4, hidden: 64, condDim: 64, exactLikelihoodLogits: false },
       // pinned here (not taken from the preset): the paper's method with lambda_diff = 0.1 and an EMA teacher
       train: { seed: 2, lr: 2e-3, warmupSteps: 20, lambdaCm: 1, lambdaDiff: 0.1, cmTarget: 'teacher', teacher: 'ema', teacherDecay: 0.999, emaDecay: 0.999, dropRate: 0.2 },

@@ -9,7 +9,7 @@ import { Tokenizer } from '../lib/tokenizer';
 import { runCli, tmpDir, writeNpyFile } from './cli-run';
 import { pngBytes } from './fuzz-inputs';
 
-const M = ['--preset', 'small', '--layers', '1', '--hidden', '32', '--embed-dim', '16', '--heads', '2', '--vocab-size', '16', '--no-blas-check'];
+const M = ['--preset', 'cm-data-small', '--layers', '1', '--hidden', '32', '--embed-dim', '16', '--heads', '2', '--vocab-size', '16', '--no-blas-check'];
 
 let dir: string;
 let tokens: string;

@@ -41,7 +41,7 @@ describe('presets', () => {
   });
 
   test('small and paper-small are under 5M parameters', () => {
-    for (const preset of ['small', 'paper-small', 'maskgit-small', 'cdcd-small', 'cdcd-cm-small']) {
+    for (const preset of ['small', 'cm-small', 'cm-data-small', 'paper-small', 'maskgit-small']) {
       const { count, config } = created(preset);
       expect(count).toBe(expectedCount(config));
       expect(count).toBeLessThan(5e6);
@@ -58,11 +58,11 @@ describe('presets', () => {
   });
 
   test('overrides apply on top of a preset, and unknown presets or keys are E_CONFIG', () => {
-    const model = Model.create({ preset: 'small', model: { layers: 1, hidden: 32, heads: 2, condDim: 16 } });
-    expect(model.config).toMatchObject({ layers: 1, hidden: 32, heads: 2, vocabSize: PRESETS.small.model.vocabSize });
+    const model = Model.create({ preset: 'cm-data-small', model: { layers: 1, hidden: 32, heads: 2, condDim: 16 } });
+    expect(model.config).toMatchObject({ layers: 1, hidden: 32, heads: 2, vocabSize: PRESETS['cm-data-small'].model.vocabSize });
     expect(model.parameterCount).toBe(expectedCount(model.config));
     model.dispose();
-    expect(resolveConfig({ preset: 'small', ablation: 'no-cm' }).train.lambdaCm).toBe(0);
+    expect(resolveConfig({ preset: 'cm-data-small', ablation: 'no-cm' }).train.lambdaCm).toBe(0);
     const badConfigs = [
       () => Model.create('no-such-preset'),
       () => Model.create({ model: { layerz: 3 } as Partial<ModelConfig> }),
@@ -80,6 +80,6 @@ describe('presets', () => {
       expect((error as LcmdError).code).toBe('E_CONFIG');
     }
     // exact-likelihood logits with dropping now work: the dropped positions get no exact term
-    Trainer.create({ preset: 'small', train: { dropRate: 0.2 } }).dispose();
+    Trainer.create({ preset: 'cm-data-small', train: { dropRate: 0.2 } }).dispose();
   });
 });

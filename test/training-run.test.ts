@@ -14,7 +14,7 @@ let data: ReturnType<typeof tinyTokenData>;
 function options(out: string, steps: number): TrainingRunOptions {
   return {
     out, data: data.tokens, labels: data.labels, steps, batchSize: 8, heldout: 8, logEvery: 2, checkpointEvery: 2, evalEvery: 3,
-    preset: 'small', model: { layers: 1, hidden: 32, heads: 2, embedDim: 8, vocabSize: 16 }, train: { seed: 3, lrSchedule: 'constant' },
+    preset: 'cm-data-small', model: { layers: 1, hidden: 32, heads: 2, embedDim: 8, vocabSize: 16 }, train: { seed: 3, lrSchedule: 'constant' },
   };
 }
 
