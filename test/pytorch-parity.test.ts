@@ -4,6 +4,8 @@
 // configurations cover exact-likelihood logits, self-conditioning, L2-normalised embeddings, dropping, both CM targets
 // and both teachers).
 import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 
 const ROOT = path.join(__dirname, '..');
@@ -12,9 +14,11 @@ const hasTorch = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'u
 const env = { ...process.env, LCMD_NUM_THREADS: '1', OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' };
 
 (hasTorch ? test : test.skip)('the PyTorch reimplementation matches lcmd (bench/cpu-vs-pytorch --check only)', () => {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'bench', 'cpu-vs-pytorch.js'), '--check', 'only', '--python', PYTHON], {
-    cwd: ROOT, env, encoding: 'utf8', timeout: 300000,
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lcmd-parity-'));
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'bench', 'cpu-vs-pytorch.js'), '--check', 'only', '--python', PYTHON, '--out', path.join(dir, 'report.json')], {
+    cwd: dir, env, encoding: 'utf8', timeout: 300000,
   });
+  fs.rmSync(dir, { recursive: true, force: true });
   const output = `${r.stdout}\n${r.stderr}`;
   expect({ status: r.status, ok: /numerics check: ok/.test(output) }).toEqual({ status: 0, ok: true });
   // every configuration was compared
