@@ -13,30 +13,21 @@ OUT.json: {"results": [{"name", "total", "recon", "diff", "cm", "prior", "accura
 """
 import json
 import math
-import struct
+import os
 import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-DTYPES = {"F64": np.float64, "F32": np.float32, "I64": np.int64, "I32": np.int32, "U8": np.uint8}
+# The file format is not what these tests check: read it with the benchmark's reader (bench/pytorch/lcmd_model.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "pytorch"))
+from lcmd_model import read_safetensors  # noqa: E402
 
 
 def load_safetensors(path):
     """Returns ({name: float64 or integer tensor}, metadata) from a .safetensors file."""
-    with open(path, "rb") as f:
-        data = f.read()
-    (header_len,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + header_len].decode("utf-8"))
-    metadata = header.pop("__metadata__", {})
-    start = 8 + header_len
-    tensors = {}
-    for name, entry in header.items():
-        begin, end = entry["data_offsets"]
-        array = np.frombuffer(data[start + begin : start + end], dtype=DTYPES[entry["dtype"]]).reshape(entry["shape"])
-        tensors[name] = torch.from_numpy(array.copy())
-    return tensors, metadata
+    arrays, metadata = read_safetensors(path)
+    return {name: torch.from_numpy(array.copy()) for name, array in arrays.items()}, metadata
 
 
 def load_model(path, prefix):
