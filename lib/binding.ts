@@ -30,6 +30,10 @@ export function native(): NativeAddon {
       'E_NATIVE_LOAD',
     );
   }
+  const heap = process.env.LCMD_HEAP;
+  if (heap !== undefined && heap !== 'lcmd' && heap !== 'system') {
+    throw new LcmdError(`LCMD_HEAP must be 'lcmd' (the default: freed tensor memory is kept for reuse) or 'system' (glibc's defaults), got '${heap}'`, 'E_CONFIG');
+  }
   // libgomp reads this once when it loads; idle OpenMP workers then sleep instead of spinning on shared cores.
   if (!process.env.OMP_WAIT_POLICY && (Number(process.env.LOCAL_WORLD_SIZE) || 1) > 1) process.env.OMP_WAIT_POLICY = 'PASSIVE';
   let loaded: NativeAddon;

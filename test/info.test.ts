@@ -1,5 +1,5 @@
 // Runtime information: the libtorch version and origin, BLAS, devices and threads, checked against the install.
-import { execFileSync } from 'child_process';
+import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -132,4 +132,43 @@ test('LCMD_NUM_THREADS bounds every pool, OpenBLAS included', async () => {
     // Debian's libtorch multiplies through libblas.so.3; with OpenBLAS selected its pool follows the setting too
     if (pools.openblas !== -1) expect(pools.openblas).toBe(Number(threads));
   }
+});
+
+describe('the heap policy (native/core/base/heap_policy.h)', () => {
+  const script = path.join(__dirname, 'fixtures', 'heap-cycles.js');
+  const run = (extra: NodeJS.ProcessEnv) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+    for (const key of ['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_TOP_PAD_', 'LCMD_HEAP']) if (!(key in extra)) delete env[key];
+    const out = execFileSync(process.execPath, [script, '20'], { encoding: 'utf8', env, timeout: 120000 });
+    return JSON.parse(out.trim().split('\n').pop()!) as { heap: ReturnType<ReturnType<typeof native>['runtimeInfo']>['heap']; faultsPerCycle: number };
+  };
+
+  test('freed tensor memory is reused instead of faulted in again; LCMD_HEAP=system keeps glibc\'s defaults', () => {
+    const lcmd = run({});
+    const system = run({ LCMD_HEAP: 'system' });
+    expect(lcmd.heap.mode).toBe('lcmd');
+    expect(lcmd.heap.arenaMax).toBe(1);
+    expect(lcmd.heap.mmapThreshold).toBeGreaterThan(40 * 2 ** 20);
+    expect(system.heap.mode).toBe('system');
+    // 40 MiB is 10240 pages: glibc's defaults map them afresh on every cycle
+    expect(system.faultsPerCycle).toBeGreaterThan(5000);
+    expect(lcmd.faultsPerCycle).toBeLessThan(system.faultsPerCycle / 2);
+  });
+
+  test('a MALLOC_* variable glibc reads wins over the policy, and is named', () => {
+    const r = run({ MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' });
+    expect(r.heap.arenaMax).toBe(2);
+    expect(r.heap.mmapThreshold).toBe(131072);
+    expect(r.heap.fromEnv.split(',').sort()).toEqual(['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_']);
+    // a 40 MiB block is above the threshold the environment kept, so it is mapped afresh again
+    expect(r.faultsPerCycle).toBeGreaterThan(5000);
+  });
+
+  test('an unknown LCMD_HEAP is an error naming the variable', () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, LCMD_HEAP: 'jemalloc' };
+    const r = spawnSync(process.execPath, [script, '1'], { encoding: 'utf8', env, timeout: 60000 });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/E_CONFIG/);
+    expect(r.stderr).toMatch(/LCMD_HEAP/);
+  });
 });

@@ -342,15 +342,16 @@ describe('dispose', () => {
 
   test('10,000 create/dispose cycles of a 1 MB tensor leave RSS flat (measured in a fresh process)', () => {
     const script = path.join(__dirname, 'fixtures', 'rss-cycles.js');
-    // A fixed mmap threshold makes every 1 MB block its own mapping, so RSS follows the live storage exactly. With
-    // glibc's default (a threshold that rises to 32 MB), 64-byte-aligned 1 MB blocks interleaved with the small
-    // objects that wait for V8's garbage collector fragment the heap and RSS grows although every block was freed.
-    const env = { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072' };
+    // Under the heap policy users get (native/core/base/heap_policy.h): freed blocks stay in the heap for reuse, so
+    // a leak, or blocks interleaved with the small objects that wait for V8's garbage collector fragmenting the
+    // heap, would show as growth.
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const key of ['LCMD_HEAP', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_TOP_PAD_']) delete env[key];
     const out = execFileSync(process.execPath, [script, '10000'], { encoding: 'utf8', timeout: 280_000, env });
     const { growthBytes } = JSON.parse(out.trim().split('\n').pop()!) as { growthBytes: number };
     // 10 GB went through; a leak of even 1% would show as ~100 MB
     expect(growthBytes).toBeLessThan(100 * 2 ** 20);
-  }, 300_000); // every 1 MB block is a fresh mapping here: page faults make it slow on a busy machine
+  }, 300_000);
 
   test('the GC finalizer frees tensors that were never disposed', () => {
     // A child process, because jest does not expose gc(). It uses the native handle directly.

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { blasWarning, info } from '../../lib/info';
+import { blasWarning, info, type Info } from '../../lib/info';
 
 export function registerInfo(program: Command): void {
   program
@@ -21,9 +21,18 @@ export function registerInfo(program: Command): void {
         `CUDA           ${r.cudaCompiled ? 'compiled in' : 'not compiled in'}, ${r.cudaAvailable ? 'available' : 'not available'}`,
         ...r.devices.map((d) => `  cuda:${d.index}       ${d.name}, ${d.memoryGiB.toFixed(1)} GiB`),
         `threads        ${r.threadPools.intraOp} intra-op, ${r.threadPools.interOp} inter-op, ${r.threadPools.openblas < 0 ? 'no OpenBLAS' : `${r.threadPools.openblas} OpenBLAS`} (LCMD_NUM_THREADS)`,
+        `heap           ${heapLine(r.heap)}`,
       ];
       console.log(lines.join('\n'));
       const warning = blasWarning(r);
       if (warning) console.error(warning);
     });
+}
+
+/** One line for the heap policy: what is set, and which values the environment kept. */
+function heapLine(h: Info['heap']): string {
+  if (h.mode !== 'lcmd') return h.mode === 'system' ? "glibc's defaults (LCMD_HEAP=system)" : 'the platform allocator (not glibc)';
+  const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
+  const kept = h.fromEnv ? `; ${h.fromEnv.split(',').join(', ')} from the environment` : '';
+  return `arena max ${h.arenaMax || "glibc's default"}, mmap threshold ${mib(h.mmapThreshold)}, trim threshold ${mib(h.trimThreshold)}, top pad ${mib(h.topPad)}${kept} (LCMD_HEAP=system for glibc's defaults)`;
 }

@@ -6,6 +6,7 @@
 #include "addon/errors.h"
 #include "addon/modules.h"
 #include "addon/tensor_handle.h"
+#include "core/base/heap_policy.h"
 
 namespace lcmd::addon {
 
@@ -21,6 +22,7 @@ Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  apply_heap_policy();  // before any tensor exists
   env.SetInstanceData<AddonData>(new AddonData());
   auto& d = data(env);
   auto tensor = TensorHandle::Define(env);
