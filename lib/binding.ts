@@ -18,6 +18,18 @@ export function defaultThreadCount(): number {
   return Math.max(1, Math.floor(os.availableParallelism() / ranks));
 }
 
+/** LCMD_HEAP and LCMD_HEAP_CACHE_MIB, which the addon reads when it loads (native/core/base/cpu_tensor_cache.h). */
+function checkHeapEnvironment(): void {
+  const heap = process.env.LCMD_HEAP;
+  if (heap !== undefined && heap !== 'lcmd' && heap !== 'system') {
+    throw new LcmdError(`LCMD_HEAP must be 'lcmd' (the default: freed CPU tensor memory is cached for reuse) or 'system' (libtorch's allocator), got '${heap}'`, 'E_CONFIG');
+  }
+  const mib = process.env.LCMD_HEAP_CACHE_MIB;
+  if (mib !== undefined && !/^\d{1,9}$/.test(mib)) {
+    throw new LcmdError(`LCMD_HEAP_CACHE_MIB must be a whole number of MiB (0 turns caching off), got '${mib}'`, 'E_CONFIG');
+  }
+}
+
 export function native(): NativeAddon {
   if (addon) return addon;
   const override = process.env.LCMD_ADDON;
@@ -30,10 +42,7 @@ export function native(): NativeAddon {
       'E_NATIVE_LOAD',
     );
   }
-  const heap = process.env.LCMD_HEAP;
-  if (heap !== undefined && heap !== 'lcmd' && heap !== 'system') {
-    throw new LcmdError(`LCMD_HEAP must be 'lcmd' (the default: freed tensor memory is kept for reuse) or 'system' (glibc's defaults), got '${heap}'`, 'E_CONFIG');
-  }
+  checkHeapEnvironment();
   // libgomp reads this once when it loads; idle OpenMP workers then sleep instead of spinning on shared cores.
   if (!process.env.OMP_WAIT_POLICY && (Number(process.env.LOCAL_WORLD_SIZE) || 1) > 1) process.env.OMP_WAIT_POLICY = 'PASSIVE';
   let loaded: NativeAddon;

@@ -39,8 +39,8 @@ export interface NativeRuntimeInfo {
   threads: number;
   /** every pool's size; openblas is -1 when no OpenBLAS is loaded */
   threadPools: { intraOp: number; interOp: number; openblas: number };
-  /** how the C heap serves CPU tensors (native/core/base/heap_policy.h); sizes in bytes, 0 = glibc's default */
-  heap: { mode: 'lcmd' | 'system' | 'unsupported'; arenaMax: number; mmapThreshold: number; trimThreshold: number; topPad: number; fromEnv: string };
+  /** the cache that serves CPU tensors (native/core/base/cpu_tensor_cache.h); 'system' is libtorch's allocator */
+  heap: { mode: 'lcmd' | 'system'; capacityBytes: number; cachedBytes: number; hits: number; misses: number };
 }
 
 // sampler (lib/sampler.ts, lib/oracle.ts): the sampling loop, the oracle denoiser, test hooks

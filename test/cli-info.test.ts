@@ -51,6 +51,7 @@ test('lcmd info prints the versions, the libtorch origin, BLAS, CUDA and threads
   expect(r.stdout).toMatch(/^BLAS\s+.+GFLOP\/s/m);
   expect(r.stdout).toMatch(/^CUDA\s+/m);
   expect(r.stdout).toMatch(new RegExp(`^threads\\s+${json.threads} intra-op`, 'm'));
+  expect(r.stdout).toMatch(/^heap\s+CPU tensor cache, capacity \d+ MiB/m);
 });
 
 test('an unknown command exits non-zero with a usage message', () => {

@@ -134,41 +134,55 @@ test('LCMD_NUM_THREADS bounds every pool, OpenBLAS included', async () => {
   }
 });
 
-describe('the heap policy (native/core/base/heap_policy.h)', () => {
+describe('the CPU tensor cache (native/core/base/cpu_tensor_cache.h)', () => {
   const script = path.join(__dirname, 'fixtures', 'heap-cycles.js');
+  const HEAP_VARIABLES = ['LCMD_HEAP', 'LCMD_HEAP_CACHE_MIB'];
+  const spawn = (extra: NodeJS.ProcessEnv, cycles: number) => {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const key of HEAP_VARIABLES) delete env[key];
+    return spawnSync(process.execPath, [script, String(cycles)], { encoding: 'utf8', env: { ...env, ...extra }, timeout: 120000 });
+  };
   const run = (extra: NodeJS.ProcessEnv) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
-    for (const key of ['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_TOP_PAD_', 'LCMD_HEAP']) if (!(key in extra)) delete env[key];
-    const out = execFileSync(process.execPath, [script, '20'], { encoding: 'utf8', env, timeout: 120000 });
-    return JSON.parse(out.trim().split('\n').pop()!) as { heap: ReturnType<ReturnType<typeof native>['runtimeInfo']>['heap']; faultsPerCycle: number };
+    const r = spawn(extra, 20);
+    expect(r.status).toBe(0);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as { heap: ReturnType<ReturnType<typeof native>['runtimeInfo']>['heap']; faultsPerCycle: number };
   };
 
-  test('freed tensor memory is reused instead of faulted in again; LCMD_HEAP=system keeps glibc\'s defaults', () => {
-    const lcmd = run({});
+  test("freed tensor memory is reused instead of faulted in again; LCMD_HEAP=system keeps libtorch's allocator", () => {
+    const cached = run({});
     const system = run({ LCMD_HEAP: 'system' });
-    expect(lcmd.heap.mode).toBe('lcmd');
-    expect(lcmd.heap.arenaMax).toBe(1);
-    expect(lcmd.heap.mmapThreshold).toBeGreaterThan(40 * 2 ** 20);
+    expect(cached.heap.mode).toBe('lcmd');
     expect(system.heap.mode).toBe('system');
-    // 40 MiB is 10240 pages: glibc's defaults map them afresh on every cycle
+    // 40 MiB is 10240 pages: libtorch's allocator maps them afresh on every cycle
     expect(system.faultsPerCycle).toBeGreaterThan(5000);
-    expect(lcmd.faultsPerCycle).toBeLessThan(system.faultsPerCycle / 2);
+    expect(cached.faultsPerCycle).toBeLessThan(system.faultsPerCycle / 10);
+    // the 20 timed cycles and 2 of the 3 warm-up ones found the block in the cache
+    expect(cached.heap.hits).toBeGreaterThanOrEqual(22);
+    expect(cached.heap.capacityBytes).toBeLessThanOrEqual(4 * 2 ** 30);
+    expect(cached.heap.capacityBytes).toBeLessThanOrEqual(os.totalmem() / 4 + 1);
   });
 
-  test('a MALLOC_* variable glibc reads wins over the policy, and is named', () => {
-    const r = run({ MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' });
-    expect(r.heap.arenaMax).toBe(2);
-    expect(r.heap.mmapThreshold).toBe(131072);
-    expect(r.heap.fromEnv.split(',').sort()).toEqual(['MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_']);
-    // a 40 MiB block is above the threshold the environment kept, so it is mapped afresh again
-    expect(r.faultsPerCycle).toBeGreaterThan(5000);
+  test('LCMD_HEAP_CACHE_MIB bounds what the cache holds; 0 turns it off', () => {
+    const off = run({ LCMD_HEAP_CACHE_MIB: '0' });
+    expect(off.heap.capacityBytes).toBe(0);
+    expect(off.heap.cachedBytes).toBe(0);
+    expect(off.heap.hits).toBe(0);
+    expect(off.faultsPerCycle).toBeGreaterThan(5000);
+    // 30 MiB cannot hold the 40 MiB block, 64 MiB can
+    expect(run({ LCMD_HEAP_CACHE_MIB: '30' }).heap.hits).toBe(0);
+    const fits = run({ LCMD_HEAP_CACHE_MIB: '64' });
+    expect(fits.heap.capacityBytes).toBe(64 * 2 ** 20);
+    expect(fits.heap.hits).toBeGreaterThanOrEqual(22);
   });
 
-  test('an unknown LCMD_HEAP is an error naming the variable', () => {
-    const env: NodeJS.ProcessEnv = { ...process.env, LCMD_HEAP: 'jemalloc' };
-    const r = spawnSync(process.execPath, [script, '1'], { encoding: 'utf8', env, timeout: 60000 });
+  test.each([
+    [{ LCMD_HEAP: 'jemalloc' }, 'LCMD_HEAP'],
+    [{ LCMD_HEAP_CACHE_MIB: '-1' }, 'LCMD_HEAP_CACHE_MIB'],
+    [{ LCMD_HEAP_CACHE_MIB: '1.5' }, 'LCMD_HEAP_CACHE_MIB'],
+  ])('%j is an error naming the variable', (extra, name) => {
+    const r = spawn(extra, 1);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/E_CONFIG/);
-    expect(r.stderr).toMatch(/LCMD_HEAP/);
+    expect(r.stderr).toContain(name);
   });
 });

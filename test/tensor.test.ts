@@ -378,3 +378,30 @@ describe('dispose', () => {
     expect(growth).toBeLessThan(300 * 2 ** 20);
   });
 });
+
+describe('blocks reused by the CPU tensor cache', () => {
+  test('live tensors of one size class never share memory, and a reused block holds only its new contents', () => {
+    expect(native().runtimeInfo().heap.mode).toBe('lcmd');
+    // 100,000 and 100,003 int32 values fall in one size class (8 per power of two), so the cache hands blocks across them
+    const sizes = [100_000, 100_003, 99_000];
+    const make = (i: number) => {
+      const n = sizes[i % sizes.length];
+      return { i, n, t: Tensor.from(new Int32Array(n).map((_, k) => i * 1e6 + k), [n]) };
+    };
+    const live = Array.from({ length: 24 }, (_, i) => make(i));
+    const hitsBefore = native().runtimeInfo().heap.hits;
+    for (const entry of live.splice(0, 12)) entry.t.dispose();
+    live.push(...Array.from({ length: 12 }, (_, i) => make(100 + i)));
+    expect(native().runtimeInfo().heap.hits - hitsBefore).toBeGreaterThanOrEqual(12);
+    for (const { i, n, t } of live) {
+      const data = t.toTypedArray() as Int32Array;
+      expect(data.length).toBe(n);
+      expect(data[0]).toBe(i * 1e6);
+      expect(data[n - 1]).toBe(i * 1e6 + n - 1);
+      let mismatches = 0;
+      for (let k = 0; k < n; k++) if (data[k] !== i * 1e6 + k) mismatches++;
+      expect(mismatches).toBe(0);
+      t.dispose();
+    }
+  });
+});

@@ -29,10 +29,9 @@ export function registerInfo(program: Command): void {
     });
 }
 
-/** One line for the heap policy: what is set, and which values the environment kept. */
+/** One line for the CPU tensor cache: its capacity and what it holds and served so far. */
 function heapLine(h: Info['heap']): string {
-  if (h.mode !== 'lcmd') return h.mode === 'system' ? "glibc's defaults (LCMD_HEAP=system)" : 'the platform allocator (not glibc)';
+  if (h.mode !== 'lcmd') return "libtorch's allocator (LCMD_HEAP=system)";
   const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
-  const kept = h.fromEnv ? `; ${h.fromEnv.split(',').join(', ')} from the environment` : '';
-  return `arena max ${h.arenaMax || "glibc's default"}, mmap threshold ${mib(h.mmapThreshold)}, trim threshold ${mib(h.trimThreshold)}, top pad ${mib(h.topPad)}${kept} (LCMD_HEAP=system for glibc's defaults)`;
+  return `CPU tensor cache, capacity ${mib(h.capacityBytes)} (LCMD_HEAP_CACHE_MIB), ${mib(h.cachedBytes)} held, ${h.hits} hits / ${h.misses} misses; LCMD_HEAP=system for libtorch's allocator`;
 }

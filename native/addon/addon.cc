@@ -6,7 +6,7 @@
 #include "addon/errors.h"
 #include "addon/modules.h"
 #include "addon/tensor_handle.h"
-#include "core/base/heap_policy.h"
+#include "core/base/cpu_tensor_cache.h"
 
 namespace lcmd::addon {
 
@@ -22,7 +22,7 @@ Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  apply_heap_policy();  // before any tensor exists
+  install_cpu_tensor_cache();  // before any tensor exists
   env.SetInstanceData<AddonData>(new AddonData());
   auto& d = data(env);
   auto tensor = TensorHandle::Define(env);

@@ -6,7 +6,7 @@
 #include "addon/addon_data.h"
 #include "addon/async_task.h"
 #include "addon/modules.h"
-#include "core/base/heap_policy.h"
+#include "core/base/cpu_tensor_cache.h"
 #include "core/base/runtime_info.h"
 #include "core/base/threads.h"
 
@@ -45,14 +45,13 @@ Napi::Value RuntimeInfoJs(const Napi::CallbackInfo& info) {
     p.Set("interOp", pools.inter_op);
     p.Set("openblas", pools.openblas);
     out.Set("threadPools", p);
-    const auto& policy = apply_heap_policy();
+    const auto cache = cpu_tensor_cache_stats();
     auto h = Napi::Object::New(env);
-    h.Set("mode", policy.mode);
-    h.Set("arenaMax", double(policy.arena_max));
-    h.Set("mmapThreshold", double(policy.mmap_threshold));
-    h.Set("trimThreshold", double(policy.trim_threshold));
-    h.Set("topPad", double(policy.top_pad));
-    h.Set("fromEnv", policy.from_env);
+    h.Set("mode", cache.mode);
+    h.Set("capacityBytes", double(cache.capacity_bytes));
+    h.Set("cachedBytes", double(cache.cached_bytes));
+    h.Set("hits", double(cache.hits));
+    h.Set("misses", double(cache.misses));
     out.Set("heap", h);
     return out;
   });

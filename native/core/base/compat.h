@@ -7,6 +7,13 @@
 #define LCMD_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 
+// c10::Allocator: allocate() lost its const and copy_data() became pure virtual in 2.3.
+#if LCMD_TORCH_AT_LEAST(2, 3)
+#define LCMD_ALLOCATE_CONST
+#else
+#define LCMD_ALLOCATE_CONST const
+#endif
+
 // Fused scaled_dot_product_attention (flash / memory-efficient kernels) exists from 2.0.
 #define LCMD_HAS_SDPA LCMD_TORCH_AT_LEAST(2, 0)
 
