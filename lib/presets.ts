@@ -34,7 +34,10 @@ export const PRESETS: Record<string, Preset> = {
   //   - sampling: fewer DDIM steps are better than more at this budget (2 / 3 / 4 / 6 / 8 / 32 steps: 45.5 / 40.6 /
   //     39.7 / 48.4 / 52.0 / 50.3; ancestral 4 / 8 / 50: 39.8 / 49.3 / 50.5), and a temperature below 1 recovers 8 steps
   //     (0.7: 41.0, 0.5: 40.4) while doing nothing at 2 to 4: the model's own distribution is broader than the data's;
-  //     guidance w = 1 beats w = 0 (65.0) and w = 2 (60.8) in FD at 4 steps (w = 2 buys class agreement).
+  //     guidance w = 1 beats w = 0 (65.0) and w = 2 (60.8) in FD at 4 steps (w = 2 buys class agreement);
+  //   - width 256 (4.5M parameters) at 2 / 4 / 8 DDIM steps: 42.8 / 37.5 / 50.1 at 1000 steps, 46.5 / 41.1 / 52.7 at
+  //     4000 (maskgit-small at width 256: 57.2 / 40.1 / 32.8, then 34.7 / 19.6 / 12.0): the stall is not capacity;
+  //     dropping tied to t (r = 0.4, linear-t) at 4 / 8 steps: 40.2 / 52.4.
   small: {
     description: 'the recommended small configuration (the default of lcmd train, and the demo): 8x8 grids of K = 256 tokens, 10 classes, 1.2M parameters; cross-entropy at the sampled t, L2-normalised embeddings, exact-likelihood logits, self-conditioning, the paper\'s shift 0.1',
     model: { ...SMALL_BODY, exactLikelihoodLogits: true, l2NormalizeEmbeddings: true, selfCondition: true },
