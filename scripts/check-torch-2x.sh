@@ -14,7 +14,8 @@
 # headers are used and the .cu files are skipped with a warning.
 #
 # Usage: scripts/check-torch-2x.sh   (after npm ci: it needs node_modules/node-api-headers and node-addon-api)
-# Env:   LCMD_TORCH2X_CACHE (default .cache/torch-2x), LCMD_CHECK_JOBS (default: nproc), CUDA_HOME, NVCC
+# Env:   LCMD_TORCH2X_CACHE (default .cache/torch-2x), LCMD_CHECK_JOBS (default: nproc), CUDA_HOME, NVCC,
+#        LCMD_CHECK_SOURCES (space-separated .cc / .cu files to check instead of all, while working on them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -174,6 +175,10 @@ done
 rm -rf "$CACHE/logs" && mkdir -p "$CACHE/logs"
 sources=$(find native/core native/addon -name '*.cc' | sort)
 cuda_sources=$(ls native/cuda/*.cu 2>/dev/null || true)
+if [ -n "${LCMD_CHECK_SOURCES:-}" ]; then
+  sources=$(printf '%s\n' $LCMD_CHECK_SOURCES | grep '\.cc$' || true)
+  cuda_sources=$(printf '%s\n' $LCMD_CHECK_SOURCES | grep '\.cu$' || true)
+fi
 nvcc_ok=1
 if [ -n "$cuda_sources" ] && ! [ -x "$NVCC" ]; then
   echo "WARNING: nvcc not found (NVCC / CUDA_HOME); skipping $(echo "$cuda_sources" | wc -w) .cu files" >&2

@@ -42,6 +42,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_trainer(env, exports);
   register_objective_hooks(env, exports);
   register_schedule_hooks(env, exports);
+  register_fused_hooks(env, exports);
   register_distributed(env, exports);
   return exports;
 }

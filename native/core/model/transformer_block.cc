@@ -1,5 +1,7 @@
 #include "core/model/transformer_block.h"
 
+#include "core/fused/gelu.h"
+
 namespace lcmd {
 
 TransformerBlockImpl::TransformerBlockImpl(int64_t hidden, int64_t heads, int64_t mlp_ratio, int64_t cond_dim,
@@ -13,7 +15,7 @@ TransformerBlockImpl::TransformerBlockImpl(int64_t hidden, int64_t heads, int64_
 
 at::Tensor TransformerBlockImpl::forward(const at::Tensor& h, const at::Tensor& y_act) {
   auto x = h + attn_(norm1_(h, y_act));
-  return x + fc2_(torch::gelu(fc1_(norm2_(x, y_act))));
+  return x + fc2_(fused::gelu(fc1_(norm2_(x, y_act))));
 }
 
 }  // namespace lcmd

@@ -5,11 +5,7 @@
 #include <cstdint>
 #include <cmath>
 
-#if defined(__CUDACC__)
-#define LCMD_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define LCMD_HOST_DEVICE inline
-#endif
+#include "core/base/host_device.h"
 
 namespace lcmd {
 
