@@ -264,10 +264,10 @@ async function runSetup(spec: SetupSpec): Promise<void> {
       { name: 'bench', config: BENCH_CONFIG, checkpoint, step: false, samples: [{ sampler: 'ddim', steps: 8, guidance: 3 }, { sampler: 'ancestral', steps: 10, guidance: 0 }] },
       { name: 'bench-no-dropout', config: noDropout, step: true, samples: [] },
       {
-        name: 'exact-selfcond-l2',
+        name: 'exact-selfcond-l2-posterior',
         config: {
           ...noDropout,
-          model: { ...noDropout.model, exactLikelihoodLogits: true, selfCondition: true, l2NormalizeEmbeddings: true },
+          model: { ...noDropout.model, exactLikelihoodLogits: true, posteriorInput: true, selfCondition: true, l2NormalizeEmbeddings: true },
           train: { dropPlacement: 'after-noise', dropStrategy: 'count', lambdaCe: 0.5, classDropout: 0.5 },
         },
         step: true,

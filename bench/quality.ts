@@ -8,7 +8,8 @@
  *
  * A sampler is name:steps[:guidance[:lo-hi[:gridShift[:temperature]]]] (empty fields keep their defaults).
  *
- * A variant is a preset name, optionally with overrides: `small@model.shift=0.05@train.lr=1e-3`.
+ * A variant is a preset name, optionally with overrides: `small@model.shift=0.05@train.lr=1e-3`; `@codebook` starts
+ * the embedding table from the tokenizer's codebook (as `lcmd train --codebook` does).
  *
  * DIR keeps the tokenizer, the token files and the scorer between runs (trained here when missing). Each variant
  * trains once, from the same seed and data order; at each milestone (cumulative steps) it samples n images (n / 10
@@ -31,6 +32,7 @@ import { sampleDetailed, type SampleOptions } from '../lib/sampler';
 import { Scorer, scoreAgainstReal, type QualityReport } from '../lib/score';
 import { Tokenizer, TOKENIZER_PRESETS } from '../lib/tokenizer';
 import { Trainer } from '../lib/trainer';
+import { loadTokenizerCodebook } from '../lib/training-run';
 import { parseBenchArgs } from './args';
 
 interface SamplerSpec {
@@ -86,10 +88,14 @@ async function prepareData(work: string, log: (s: string) => void) {
 }
 
 /** `preset@section.key=value@...`: a preset with model / train overrides (numbers, true/false, or strings). */
-function parseVariant(text: string): { preset: string; model: Record<string, unknown>; train: Record<string, unknown> } {
+function parseVariant(text: string): { preset: string; model: Record<string, unknown>; train: Record<string, unknown>; codebook: boolean } {
   const [preset, ...overrides] = text.split('@');
-  const out = { preset, model: {} as Record<string, unknown>, train: {} as Record<string, unknown> };
+  const out = { preset, model: {} as Record<string, unknown>, train: {} as Record<string, unknown>, codebook: false };
   for (const item of overrides) {
+    if (item === 'codebook') {
+      out.codebook = true;
+      continue;
+    }
     const match = /^(model|train)\.(\w+)=(.+)$/.exec(item);
     if (!match) throw new Error(`bad override '${item}' in variant '${text}' (expected model.key=value or train.key=value)`);
     const [, section, key, raw] = match;
@@ -106,7 +112,7 @@ function parseSamplers(text: string): SamplerSpec[] {
     const temperature = temp === undefined ? undefined : Number(temp);
     if (temperature !== undefined && !(temperature > 0)) throw new Error(`bad temperature in sampler '${item}'`);
     if (gridShift !== undefined && !(gridShift > 0)) throw new Error(`bad grid shift in sampler '${item}'`);
-    if (!['ancestral', 'ddim', 'consistency', 'maskgit'].includes(sampler) || !(Number(steps) > 0) || (guidance !== undefined && !(Number(guidance) >= 0)) ||
+    if (!['ancestral', 'ddim', 'consistency', 'commit', 'maskgit'].includes(sampler) || !(Number(steps) > 0) || (guidance !== undefined && !(Number(guidance) >= 0)) ||
       (interval !== undefined && (interval.length !== 2 || !interval.every(Number.isFinite))))
       throw new Error(`bad sampler '${item}' (expected name:steps[:guidance[:lo-hi[:gridShift[:temperature]]]], lo-hi and gridShift may be empty)`);
     return { sampler: sampler as SamplerSpec['sampler'], steps: Number(steps), guidance: guidance === undefined ? undefined : Number(guidance), interval, gridShift, temperature };
@@ -167,6 +173,7 @@ async function main(): Promise<void> {
     const checkpointAt = (step: number) => path.join(args.work, `${name}-${step}.safetensors`);
     const model = { ...variant.model, vocabSize: tokenizer.config.codebookSize, height: 7, width: 7, numClasses: 10 };
     let trainer = Trainer.create({ preset: variant.preset, model, train: { ...variant.train, seed } });
+    if (variant.codebook) await loadTokenizerCodebook(trainer, files.tokenizer);
     const data = await TokenDataset.open({ tokens: files.tokens, labels: files.labels, batchSize: batch, seed });
     const results: MilestoneResult[] = [];
     let trainSeconds = 0;

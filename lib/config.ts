@@ -32,6 +32,8 @@ export interface ModelConfig {
   timeInput: 'logsnr' | 't';
   /** add the Gaussian log-likelihood of z_t under each token to the logits */
   exactLikelihoodLogits: boolean;
+  /** the input also holds each position's token posterior under the exact Gaussian likelihood, through a learned table */
+  posteriorInput: boolean;
   /** the input also holds the previous prediction e_hat (self-conditioning) */
   selfCondition: boolean;
   /** s of the shifted cosine schedule; 1 = plain cosine */

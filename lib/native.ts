@@ -47,7 +47,7 @@ export interface NativeRuntimeInfo {
 export interface NativeSampleOptions {
   n: number;
   steps: number;
-  sampler: 'ancestral' | 'ddim' | 'consistency' | 'maskgit';
+  sampler: 'ancestral' | 'ddim' | 'consistency' | 'commit' | 'maskgit';
   maskgitTemperature?: number;
   guidanceTMin?: number;
   guidanceTMax?: number;
@@ -358,5 +358,5 @@ export interface NativeTestHooks {
   scheduleValues(t: Float64Array, shift: number, maxLogsnr: number): { logsnr: Float64Array; alpha: Float64Array; sigma: Float64Array; dlogsnr: Float64Array };
   posteriorCoefficients(alphaS: Float64Array, sigmaS: Float64Array, alphaT: Float64Array, sigmaT: Float64Array): { coefZ: Float64Array; coefX: Float64Array; variance: Float64Array };
   ddimStep(zT: NativeTensorHandle, eHat: NativeTensorHandle, alphaS: NativeTensorHandle, sigmaS: NativeTensorHandle, alphaT: NativeTensorHandle, sigmaT: NativeTensorHandle): NativeTensorHandle;
-  fusedGelu(x: NativeTensorHandle, grad: NativeTensorHandle): { fused: boolean; value: NativeTensorHandle; gradient: NativeTensorHandle; referenceValue: NativeTensorHandle; referenceGradient: NativeTensorHandle };
+  fusedGelu(x: NativeTensorHandle, grad: NativeTensorHandle): { fused: boolean; cpuPath: 'avx2+fma' | 'baseline'; value: NativeTensorHandle; gradient: NativeTensorHandle; referenceValue: NativeTensorHandle; referenceGradient: NativeTensorHandle };
 }

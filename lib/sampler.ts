@@ -51,10 +51,11 @@ export interface SampleOptions {
   steps?: number;
   /**
    * 'ancestral' (default for diffusion models, the paper's) draws from the posterior; 'ddim' is deterministic given z_1;
-   * 'consistency' draws tokens from p and re-noises them to the next time (for few steps). 'maskgit' is the only
+   * 'consistency' draws tokens from p and re-noises them to the next time (for few steps); 'commit' is DDIM that
+   * commits positions to tokens in order of confidence on MaskGIT's cosine schedule (docs/method.md section 8). 'maskgit' is the only
    * sampler of a MaskGIT model, and its default.
    */
-  sampler?: 'ancestral' | 'ddim' | 'consistency' | 'maskgit';
+  sampler?: 'ancestral' | 'ddim' | 'consistency' | 'commit' | 'maskgit';
   /**
    * Diffusion samplers: apply guidance only at grid times t in [min, max] (default [0, 1], always), as Kynkaanniemi et
    * al. (2024) recommend; elsewhere the prediction is the conditional one.
@@ -268,10 +269,10 @@ export async function sampleDetailed(model: SampleableModel, options: SampleOpti
   check(options.onProgress === undefined || typeof options.onProgress === 'function', 'E_TYPE',
     () => `expected onProgress to be a function, got ${describe(options.onProgress)}`);
   const maskgitModel = m.method === 'maskgit';
-  const sampler = choiceOption(options.sampler ?? (maskgitModel ? 'maskgit' : undefined), 'sampler', ['ancestral', 'ddim', 'consistency', 'maskgit'] as const);
+  const sampler = choiceOption(options.sampler ?? (maskgitModel ? 'maskgit' : undefined), 'sampler', ['ancestral', 'ddim', 'consistency', 'commit', 'maskgit'] as const);
   check(maskgitModel === (sampler === 'maskgit'), 'E_CONFIG', maskgitModel
     ? `this is a MaskGIT model: it samples with sampler 'maskgit', got '${sampler}'`
-    : `sampler 'maskgit' needs a MaskGIT model; this is a diffusion model (use 'ancestral', 'ddim' or 'consistency')`);
+    : `sampler 'maskgit' needs a MaskGIT model; this is a diffusion model (use 'ancestral', 'ddim', 'consistency' or 'commit')`);
   const maskgitTemperature = options.maskgitTemperature ?? 4.5;
   check(typeof maskgitTemperature === 'number' && Number.isFinite(maskgitTemperature) && maskgitTemperature >= 0, 'E_RANGE',
     () => `expected maskgitTemperature to be a finite number >= 0, got ${describe(maskgitTemperature)}`);

@@ -23,7 +23,7 @@ import { check } from './errors';
 import { checkWritable } from './folders';
 import { blasWarning, info, lcmdVersion } from './info';
 import { LossWindow } from './loss-window';
-import { resolveConfig } from './presets';
+import { PRESETS, resolveConfig } from './presets';
 import { RunFolder } from './run-folder';
 import { DATA_METADATA_KEY, metadataJson, RUN_METADATA_KEY, runMetadata, storedTrainConfig, type DataRecord, type RunRecord } from './run-metadata';
 import { readSafetensors } from './safetensors';
@@ -113,7 +113,7 @@ function defined<T extends object>(values: T | undefined): Partial<T> {
 const TOKENIZER_CODEBOOK = 'codebook.embedding';
 
 /** CSDM-dagger: the tokenizer's codebook becomes the embedding table (frozen by the csdm-dagger ablation). */
-async function loadTokenizerCodebook(trainer: Trainer, file: string): Promise<void> {
+export async function loadTokenizerCodebook(trainer: Trainer, file: string): Promise<void> {
   const { tensors } = await readSafetensors(file);
   try {
     const codebook = tensors[TOKENIZER_CODEBOOK];
@@ -274,12 +274,19 @@ export class TrainingRun {
         record = metadataJson<DataRecord>(trainer.resumedMetadata, DATA_METADATA_KEY);
         run = metadataJson<RunRecord>(trainer.resumedMetadata, RUN_METADATA_KEY);
       } else {
+        const presetName = o.preset ?? file?.preset ?? (file ? undefined : DEFAULT_PRESET);
         fresh = resolveConfig({
-          preset: o.preset ?? file?.preset ?? (file ? undefined : DEFAULT_PRESET),
+          preset: presetName,
           ablation: o.ablation ?? file?.ablation,
           model: { ...file?.model, ...modelOverrides },
           train: { ...file?.train, ...trainOverrides },
         });
+        const fromCodebook = presetName ? PRESETS[presetName]?.embeddingsFromCodebook : undefined;
+        if (isMain && fromCodebook && !o.codebook && o.onWarning)
+          o.onWarning(`the ${presetName} preset is measured with its embedding table ${fromCodebook === 'frozen' ? 'frozen at' : 'started from'} the tokenizer's codebook: pass --codebook tokenizer.safetensors (the tokenizer that made --data). Without it the table starts from random rows and is trained.`);
+        // an explicit freezeEmbeddings (flag or config file) wins over the preset's
+        if (o.codebook && fromCodebook === 'frozen' && modelOverrides.freezeEmbeddings === undefined && file?.model?.freezeEmbeddings === undefined)
+          fresh.model.freezeEmbeddings = true;
         check(fresh.model.vocabSize !== undefined, 'E_USAGE', 'the configuration sets no vocabSize: pass --vocab-size K (the codebook size of the tokenizer that made --data)');
       }
       const vocabSize = trainer ? trainer.config.model.vocabSize : fresh!.model.vocabSize!;

@@ -1,5 +1,7 @@
 // The fused kernels' CPU twins (native/core/fused/) against plain libtorch in float64 on the same input: the same
 // per-element functions run in the CUDA kernels (native/cuda/), so these tests pin the math of both.
+import * as fs from 'fs';
+import * as os from 'os';
 import { testHooks } from '../lib/binding';
 import { Tensor } from '../lib/tensor';
 import { rng } from './sampler-stats';
@@ -25,8 +27,16 @@ describe('fused GELU (exact, erf form)', () => {
     const out = testHooks().fusedGelu(x.handle, g.handle);
     x.dispose();
     g.dispose();
-    return { fused: out.fused, value: values(new Tensor(out.value)), gradient: values(new Tensor(out.gradient)), refValue: values(new Tensor(out.referenceValue)), refGradient: values(new Tensor(out.referenceGradient)) };
+    return { fused: out.fused, cpuPath: out.cpuPath, value: values(new Tensor(out.value)), gradient: values(new Tensor(out.gradient)), refValue: values(new Tensor(out.referenceValue)), refGradient: values(new Tensor(out.referenceGradient)) };
   }
+
+  // the AVX2 build is chosen from the CPU's features, not from its model name (GCC's target_clones("arch=haswell")
+  // resolver ran the baseline build on an AVX-512 AMD EPYC)
+  const x86 = os.arch() === 'x64' && fs.existsSync('/proc/cpuinfo');
+  (x86 ? test : test.skip)('the CPU loops run their AVX2 + FMA build exactly when /proc/cpuinfo lists avx2 and fma', () => {
+    const flags = new Set((/^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').trim().split(/\s+/));
+    expect(run('float32').cpuPath).toBe(flags.has('avx2') && flags.has('fma') ? 'avx2+fma' : 'baseline');
+  });
 
   test('float32 on the CPU takes the fused path, and value and gradient match libtorch in float64 to the erf approximation', () => {
     const out = run('float32');

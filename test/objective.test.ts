@@ -18,7 +18,7 @@ const K = 16;
 
 interface Case {
   name: string;
-  model: 'conditional' | 'unconditional' | 'self-conditioned';
+  model: 'conditional' | 'unconditional' | 'self-conditioned' | 'posterior-input';
   train: Partial<TrainConfig>;
   lambdaCm: number;
   lambdaDiff: number;
@@ -48,6 +48,9 @@ const CASES: Case[] = [
   // the exact term is skipped at the dropped positions (r = 0.2 here), which hold the [mask] vector
   { name: 'unconditional, t input, exact-likelihood logits with dropping, L2-normalised embeddings', model: 'unconditional', train: {}, lambdaCm: 1, lambdaDiff: 0.3 },
   { name: 'exact-likelihood logits, dropping after noise', model: 'unconditional', train: { dropPlacement: 'after-noise', dropRate: 0.4 }, lambdaCm: 1, lambdaDiff: 0.3 },
+  // the posterior input is skipped at the dropped positions too (r = 0.2 here)
+  { name: 'posterior input with dropping, CE at t, CM', model: 'posterior-input', train: { lambdaCe: 1 }, lambdaCm: 1, lambdaDiff: 0.1 },
+  { name: 'posterior input, dropping after noise, CE at t only', model: 'posterior-input', train: { lambdaCe: 1, lambdaRecon: 0, dropPlacement: 'after-noise', dropRate: 0.4 }, lambdaCm: 0, lambdaDiff: 0 },
   { name: 'self-conditioning on half of the examples, CE at t, CM', model: 'self-conditioned', train: { lambdaCe: 1, selfCondRate: 0.5 }, lambdaCm: 1, lambdaDiff: 0.1 },
   {
     name: 'unconditional, CM target near t = 0',
@@ -63,6 +66,7 @@ const MODELS: Record<Case['model'], Partial<ModelConfig>> = {
   conditional: TINY_MODEL,
   unconditional: { ...TINY_MODEL, numClasses: 0, timeInput: 't', exactLikelihoodLogits: true, l2NormalizeEmbeddings: true },
   'self-conditioned': { ...TINY_MODEL, selfCondition: true, exactLikelihoodLogits: true },
+  'posterior-input': { ...TINY_MODEL, posteriorInput: true, exactLikelihoodLogits: true, l2NormalizeEmbeddings: true },
 };
 
 function close(actual: number, expected: number, relative = 1e-4, absolute = 1e-5): boolean {
@@ -78,16 +82,17 @@ describe('loss terms against the independent PyTorch reference', () => {
 
   beforeAll(async () => {
     const cases: unknown[] = [];
-    for (const kind of ['conditional', 'unconditional', 'self-conditioned'] as const) {
+    for (const kind of ['conditional', 'unconditional', 'self-conditioned', 'posterior-input'] as const) {
       // The student lives in a Trainer and goes to Python through a real checkpoint ("model.<param>"); the teacher is a
       // separate model with other weights, written as plain safetensors under the same prefix.
       const trainer = Trainer.create({ model: MODELS[kind], train: { seed: 1 } });
       const student = trainer.model;
-      randomizeParameters(student, kind === 'conditional' ? 11 : kind === 'unconditional' ? 21 : 41);
+      const seedOf = { conditional: 11, unconditional: 21, 'self-conditioned': 41, 'posterior-input': 51 };
+      randomizeParameters(student, seedOf[kind]);
       const studentPath = path.join(dir, `${kind}-student.safetensors`);
       await trainer.save(studentPath);
       const teacher = Model.create({ model: MODELS[kind] }, { seed: 5 });
-      randomizeParameters(teacher, kind === 'conditional' ? 12 : kind === 'unconditional' ? 22 : 42);
+      randomizeParameters(teacher, seedOf[kind] + 1);
       const teacherPath = path.join(dir, `${kind}-teacher.safetensors`);
       const weights: Record<string, Tensor> = {};
       for (const name of teacher.parameterNames()) weights[`model.${name}`] = teacher.getParameter(name);

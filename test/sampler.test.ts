@@ -159,6 +159,31 @@ describe('sampling from the oracle', () => {
     o.dispose();
   });
 
+  test('the commit sampler outputs the tokens it committed: T + 1 evaluations, batch-independent, one-hot probabilities; with one commit per step an exact model gives dataset grids only', async () => {
+    const o = oracle({ weights: WEIGHTS });
+    // 32 steps commit the 4 positions one or two at a time, each conditioned (through z) on those already committed
+    const options: SampleOptions = { n: 200, steps: 32, sampler: 'commit', seed: 4, batchSize: 200 };
+    const a = await sampleDetailed(o, { ...options, returnProbs: true });
+    expect(a.evaluationsPerSample).toBe(33);
+    const first = rows(a.tokens);
+    expect(rows(await sample(o, { ...options, batchSize: 9 }))).toEqual(first);
+    const probs = a.probs!.toTypedArray() as Float32Array;
+    first.flat().forEach((token, i) => expect(probs[i * K + token]).toBe(1));
+    const counts = [0, 0, 0, 0];
+    for (const row of first) {
+      const m = gridIndex(row);
+      expect(m).toBeGreaterThanOrEqual(0);
+      counts[m]++;
+    }
+    expect(counts.every((c) => c > 0)).toBe(true);
+    // committing all four positions in 2 steps (MaskGIT's heuristic at few steps) is not exact: the last three are
+    // committed together, each to its own most probable token, and some samples mix two grids; DDIM does not
+    const few = rows(await sample(o, { ...options, steps: 2 }));
+    expect(few.some((row) => gridIndex(row) < 0)).toBe(true);
+    expect(rows(await sample(o, { ...options, steps: 2, sampler: 'ddim' })).every((row) => gridIndex(row) >= 0)).toBe(true);
+    o.dispose();
+  });
+
   test('final = sample draws tokens from p (independent draws per token); argmax takes the mode', async () => {
     // Tokens 0 and 1 share an embedding, so p(x_i = 0 | z) = 0.3 at every z and every position.
     const e = table(9);

@@ -120,3 +120,35 @@ test('model options are refused on resume, naming them', async () => {
     message: expect.stringMatching(/these flags would change it: layers/),
   });
 });
+
+test('a preset measured with its embeddings frozen at the codebook says so when no --codebook is given, and freezes them there when one is', async () => {
+  const { PRESETS } = await import('../lib/presets');
+  const { writeSafetensors } = await import('../lib/safetensors');
+  const { Tensor } = await import('../lib/tensor');
+  const { Trainer } = await import('../lib/trainer');
+  expect(PRESETS.small.embeddingsFromCodebook).toBe('frozen');
+  const base = { ...options(path.join(dir, 'codebook-none'), 2), preset: 'small', train: { seed: 3 } };
+  const warnings: string[] = [];
+  await trainToEnd(await TrainingRun.open({ ...base, onWarning: (w) => warnings.push(w), blasCheck: false }));
+  expect(warnings.filter((w) => w.includes('--codebook'))).toHaveLength(1);
+  const untied = await Trainer.resume(path.join(dir, 'codebook-none', 'checkpoint.safetensors'));
+  expect(untied.config.model.freezeEmbeddings).toBe(false);
+  untied.dispose();
+
+  // a tokenizer file's codebook ([K, d] = [16, 8]) becomes the table and stays there through training
+  const book = Float32Array.from({ length: 16 * 8 }, (_, i) => Math.sin(0.7 * i + 0.1));
+  const file = path.join(dir, 'tokenizer.safetensors');
+  const t = Tensor.from(book, [16, 8]);
+  await writeSafetensors(file, { 'codebook.embedding': t }, {});
+  t.dispose();
+  const out = path.join(dir, 'codebook-given');
+  const quiet: string[] = [];
+  await trainToEnd(await TrainingRun.open({ ...base, out, steps: 3, codebook: file, onWarning: (w) => quiet.push(w), blasCheck: false }));
+  expect(quiet.filter((w) => w.includes('--codebook'))).toHaveLength(0);
+  const trainer = await Trainer.resume(path.join(out, 'checkpoint.safetensors'));
+  expect(trainer.config.model.freezeEmbeddings).toBe(true);
+  const table = trainer.model.getParameter('embedding.table');
+  expect(Array.from(table.toTypedArray() as Float32Array)).toEqual(Array.from(book));
+  table.dispose();
+  trainer.dispose();
+});

@@ -9,6 +9,7 @@ The math follows docs/method.md and docs/tensor-names.md:
   - network: z [B, N, d] (and the previous prediction when self-conditioning) -> in_proj + sinusoidal positions ->
     AdaLN Transformer blocks conditioned on y = MLP(sinusoidal(lambda)) + class embedding (row C = null class) ->
     LayerNorm -> logits over K, plus, with exactLikelihoodLogits, log N(z; alpha e_k, sigma^2 I) up to a constant;
+    with posteriorInput the input also holds softmax_k of that log-likelihood times the table posterior_in [K, hidden];
   - objective 'lcmd': L_recon at t = 0 + lambda_CM KL(teacher at s after one DDIM step || student at t)
     + lambda_diff ||e_x - e_hat||^2 (+ lambda_CE CE at t), with token dropping, class dropout, EMA teacher, AdamW;
   - samplers: DDIM and ancestral on the uniform grid t_j = j / T, classifier-free guidance
@@ -196,6 +197,8 @@ class LcmdNet(nn.Module):
         if c['freezeEmbeddings']:
             self.embedding.requires_grad_(False)
         self.in_proj = nn.Linear(2 * d if self.self_condition else d, hidden)
+        if c.get('posteriorInput', False):
+            self.posterior_in = nn.Parameter(torch.zeros(c['vocabSize'], hidden))
         # fixed, so not in the checkpoint
         positions = sinusoidal(torch.arange(c['height'] * c['width'], dtype=torch.float32), hidden)
         self.register_buffer('positions', positions, persistent=False)
@@ -222,12 +225,9 @@ class LcmdNet(nn.Module):
         if self.self_condition:
             x = torch.cat([z, torch.zeros_like(z) if self_cond is None else self_cond], dim=-1)
         h = self.in_proj(x) + self.positions
-        for block in self.blocks:
-            h = block(h, y_act)
-        logits = self.head(self.final_norm(h))
-        if self.config['exactLikelihoodLogits']:
-            # log N(z_i; alpha e_k, sigma^2 I) up to a constant in k: (alpha / sigma^2) z.e_k - (alpha^2 / 2 sigma^2) |e_k|^2;
-            # the network only learns a correction to it
+        exact = None
+        if self.config['exactLikelihoodLogits'] or self.config.get('posteriorInput', False):
+            # log N(z_i; alpha e_k, sigma^2 I) up to a constant in k: (alpha / sigma^2) z.e_k - (alpha^2 / 2 sigma^2) |e_k|^2
             alpha_sq, sigma_sq = torch.sigmoid(lam), torch.sigmoid(-lam)
             coef_dot = (alpha_sq.sqrt() / sigma_sq).float()[:, None, None]
             coef_sq = (alpha_sq / (2 * sigma_sq)).float()[:, None, None]
@@ -236,6 +236,16 @@ class LcmdNet(nn.Module):
             if dropped is not None:
                 # a dropped position holds the [mask] vector, not a noisy token: no Gaussian term there
                 exact = exact.masked_fill(dropped[..., None], 0.0)
+        if self.config.get('posteriorInput', False):
+            posterior = torch.softmax(exact, dim=-1)
+            if dropped is not None:
+                posterior = posterior.masked_fill(dropped[..., None], 0.0)
+            h = h + posterior @ self.posterior_in
+        for block in self.blocks:
+            h = block(h, y_act)
+        logits = self.head(self.final_norm(h))
+        if self.config['exactLikelihoodLogits']:
+            # the network only learns a correction to the exact term
             logits = logits + exact
         return logits
 
@@ -315,10 +325,11 @@ class LcmdTrainer:
         self.steps = ck.state['steps']
         self.optimizer_steps = ck.state['optimizerSteps']
 
-        # no weight decay on the embedding table, the [mask] vector, the class embedding, norms and biases
+        # no weight decay on the embedding table, the [mask] vector, the class embedding, the posterior-input table,
+        # norms and biases
         named = [(n, p) for n, p in self.student.named_parameters() if p.requires_grad]
         self.params = [p for _, p in named]
-        decayed = [p for n, p in named if p.ndim >= 2 and not n.startswith(('embedding.', 'class_embed.'))]
+        decayed = [p for n, p in named if p.ndim >= 2 and not n.startswith(('embedding.', 'class_embed.')) and n != 'posterior_in']
         decayed_ids = {id(p) for p in decayed}
         others = [p for p in self.params if id(p) not in decayed_ids]
         self.optimizer = torch.optim.AdamW(

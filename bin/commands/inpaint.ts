@@ -35,7 +35,7 @@ export interface InpaintCommandOptions {
   class?: number;
   guidance?: number;
   steps?: number;
-  sampler?: 'ancestral' | 'ddim' | 'consistency' | 'maskgit';
+  sampler?: 'ancestral' | 'ddim' | 'consistency' | 'commit' | 'maskgit';
   infillResample?: number;
   seed?: number;
   batchSize?: number;
@@ -212,7 +212,7 @@ export function registerInpaint(program: Command): void {
     .option('--class <c>', "guide every completion toward this class (default: each input's label)", nonNegativeInt)
     .option('--guidance <w>', 'classifier-free guidance weight w >= 0 (default 0: conditioning without guidance)', nonNegativeNumber)
     .option('--steps <T>', 'sampling steps (default 50)', positiveInt)
-    .option('--sampler <kind>', 'ancestral, ddim or consistency; maskgit for MaskGIT models (their default)', oneOf(['ancestral', 'ddim', 'consistency', 'maskgit'] as const))
+    .option('--sampler <kind>', 'ancestral, ddim, consistency or commit; maskgit for MaskGIT models (their default)', oneOf(['ancestral', 'ddim', 'consistency', 'commit', 'maskgit'] as const))
     .option('--infill-resample <R>', 'RePaint tries per step, diffusion samplers only (default 1)', positiveInt)
     .option('--seed <n>', 'seed; completion c of input j is sample j * k + c of it (default 0)', nonNegativeInt)
     .option('--batch-size <n>', 'samples per forward batch (default 64); does not change the completions', positiveInt)

@@ -23,7 +23,7 @@ export interface SampleCommandOptions {
   /** samples per class with classes, otherwise in total (default 8) */
   num?: number;
   steps?: number;
-  sampler?: 'ancestral' | 'ddim' | 'consistency' | 'maskgit';
+  sampler?: 'ancestral' | 'ddim' | 'consistency' | 'commit' | 'maskgit';
   maskgitTemperature?: number;
   guidance?: number;
   guidanceInterval?: number[];
@@ -180,7 +180,7 @@ export function registerSample(program: Command): void {
     .requiredOption('--checkpoint <file>', 'a checkpoint written by lcmd train', existingFile)
     .option('-n, --num <n>', `samples per class with --classes (one grid row each), otherwise in total (default ${DEFAULT_COUNT})`, positiveInt)
     .option('--steps <T>', 'sampling steps; each sample takes T + 1 network evaluations (default 50)', positiveInt)
-    .option('--sampler <kind>', "ancestral (the paper's), ddim (deterministic), consistency (draw tokens and re-noise, for few steps); maskgit for MaskGIT models (their default)", oneOf(['ancestral', 'ddim', 'consistency', 'maskgit'] as const))
+    .option('--sampler <kind>', "ancestral (the paper's), ddim (deterministic), consistency (draw tokens and re-noise, for few steps), commit (DDIM that commits tokens in order of confidence); maskgit for MaskGIT models (their default)", oneOf(['ancestral', 'ddim', 'consistency', 'commit', 'maskgit'] as const))
     .option('--maskgit-temperature <x>', 'MaskGIT: Gumbel noise on the log-confidence, annealed to 0 (default 4.5)', nonNegativeNumber)
     .option('--guidance <w>', 'classifier-free guidance weight w >= 0 (default 0: none)', nonNegativeNumber)
     .option('--guidance-interval <lo,hi>', 'diffusion samplers: guide only at times t in [lo, hi] (default 0,1)', listOf(numberIn({ min: 0, max: 1 }), 'two times lo,hi in [0, 1]'))

@@ -187,7 +187,7 @@ export function registerTrain(program: Command): void {
     .option('--log-every <n>', 'steps between log.jsonl lines (mean losses of the window) and plain progress lines (default 10)', positiveInt)
     .option('--heldout <n>', 'hold the last n examples out of training and evaluate on them (bits per token, per-noise-level table)', nonNegativeInt)
     .option('--eval-every <n>', 'steps between held-out evaluations (default: only at the end)', positiveInt)
-    .option('--codebook <tokenizer.safetensors>', "start the embedding table from a tokenizer's codebook (with --ablation csdm-dagger, which also freezes it)", existingFile)
+    .option('--codebook <tokenizer.safetensors>', "start the embedding table from a tokenizer's codebook (the small preset and --ablation csdm-dagger also freeze it there)", existingFile)
     .option('--no-blas-check', 'skip the short matrix-product speed check');
   for (const f of MODEL_FLAGS) cmd.option(f.flag, f.text, f.parser as Parser<unknown>);
   for (const f of TRAIN_FLAGS) cmd.option(f.flag, f.text, f.parser as Parser<unknown>);

@@ -49,8 +49,9 @@ StepRule step_rule(const std::string& name) {
   if (name == "ancestral") return StepRule::kAncestral;
   if (name == "ddim") return StepRule::kDdim;
   if (name == "consistency") return StepRule::kConsistency;
+  if (name == "commit") return StepRule::kCommit;
   if (name == "maskgit") return StepRule::kMaskgit;
-  fail("E_CONFIG", "sampler must be 'ancestral', 'ddim', 'consistency' or 'maskgit', got '" + name + "'");
+  fail("E_CONFIG", "sampler must be 'ancestral', 'ddim', 'consistency', 'commit' or 'maskgit', got '" + name + "'");
 }
 
 FinalRule final_rule(const std::string& name) {

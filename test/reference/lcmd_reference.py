@@ -113,17 +113,23 @@ def forward(w, config, z, t, classes, dropped=None, self_cond=None):
     if config["selfCondition"]:
         x = torch.cat([z, torch.zeros_like(z) if self_cond is None else self_cond], -1)
     h = linear(w, "in_proj", x) + sinusoidal(torch.arange(n, dtype=torch.float64), config["hidden"])[None]
+    exact = None
+    if config["exactLikelihoodLogits"] or config.get("posteriorInput", False):
+        # log N(z_i; alpha e_k, sigma^2 I) up to a constant in k
+        table = embedding_table(w, config)
+        alpha, sigma2 = schedule.alpha(t)[:, None, None], torch.sigmoid(-schedule.logsnr(t))[:, None, None]
+        sq_dist = ((z[:, :, None, :] - alpha[..., None] * table[None, None]) ** 2).sum(-1)
+        exact = -sq_dist / (2 * sigma2) + (z**2).sum(-1, keepdim=True) / (2 * sigma2)
+    if config.get("posteriorInput", False):
+        # the token posterior under a uniform prior, through the posterior-input table; none at dropped positions
+        posterior = torch.softmax(exact, -1) @ w["posterior_in"]
+        h = h + (posterior if dropped is None else torch.where(dropped, torch.zeros_like(posterior), posterior))
     for i in range(config["layers"]):
         p = "blocks.%d" % i
         h = h + attention(w, p + ".attn", adaptive_layer_norm(w, p + ".norm1", h, y_act), config["heads"])
         h = h + linear(w, p + ".fc2", F.gelu(linear(w, p + ".fc1", adaptive_layer_norm(w, p + ".norm2", h, y_act))))
     logits = linear(w, "head", F.layer_norm(h, (config["hidden"],), w["final_norm.weight"], w["final_norm.bias"], eps=1e-6))
     if config["exactLikelihoodLogits"]:
-        # log N(z_i; alpha e_k, sigma^2 I) up to a constant in k
-        table = embedding_table(w, config)
-        alpha, sigma2 = schedule.alpha(t)[:, None, None], torch.sigmoid(-schedule.logsnr(t))[:, None, None]
-        sq_dist = ((z[:, :, None, :] - alpha[..., None] * table[None, None]) ** 2).sum(-1)
-        exact = -sq_dist / (2 * sigma2) + (z**2).sum(-1, keepdim=True) / (2 * sigma2)
         logits = logits + (exact if dropped is None else torch.where(dropped, torch.zeros_like(exact), exact))
     return logits
 

@@ -4,13 +4,14 @@
 #include "core/base/error.h"
 #include "addon/modules.h"
 #include "addon/tensor_handle.h"
+#include "core/fused/cpu_features.h"
 #include "core/fused/gelu.h"
 
 namespace lcmd::addon {
 
 namespace {
 
-// fusedGelu(x, grad: Tensor handles of one shape) -> {fused, value, gradient, referenceValue, referenceGradient}.
+// fusedGelu(x, grad: Tensor handles of one shape) -> {fused, cpuPath, value, gradient, referenceValue, referenceGradient}.
 // value and gradient come from fused::gelu through autograd (backward with `grad`); the references from torch::gelu
 // in float64 and its autograd. All are returned in float64.
 Napi::Value FusedGelu(const Napi::CallbackInfo& info) {
@@ -30,6 +31,7 @@ Napi::Value FusedGelu(const Napi::CallbackInfo& info) {
     auto [ref_value, ref_gradient] = run(x.to(at::kDouble), grad.to(at::kDouble), false);
     auto out = Napi::Object::New(env);
     out.Set("fused", Napi::Boolean::New(env, fused::gelu_is_fused(x)));
+    out.Set("cpuPath", Napi::String::New(env, fused::cpu_path()));
     out.Set("value", TensorHandle::Wrap(env, value));
     out.Set("gradient", TensorHandle::Wrap(env, gradient));
     out.Set("referenceValue", TensorHandle::Wrap(env, ref_value));

@@ -2,26 +2,30 @@
 
 #include <ATen/Parallel.h>
 
+#include "core/fused/cpu_features.h"
 #include "core/fused/gelu_math.h"
 
 namespace lcmd::fused {
 
 namespace {
 
-// One build runs on many x86 machines: the loops are compiled twice (AVX2 + FMA and baseline SSE2) and the loader
-// picks the clone the CPU supports.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define LCMD_VECTOR_CLONES __attribute__((target_clones("arch=haswell", "default")))
-#else
-#define LCMD_VECTOR_CLONES
-#endif
-
-LCMD_VECTOR_CLONES void forward_loop(const float* __restrict x, float* __restrict y, int64_t n) {
+// The loop bodies, inlined into an AVX2 + FMA build and a baseline build (core/fused/cpu_features.h).
+inline __attribute__((always_inline)) void forward_body(const float* __restrict x, float* __restrict y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = gelu_value(x[i]);
 }
 
-LCMD_VECTOR_CLONES void backward_loop(const float* __restrict g, const float* __restrict x, float* __restrict out, int64_t n) {
+inline __attribute__((always_inline)) void backward_body(const float* __restrict g, const float* __restrict x, float* __restrict out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = g[i] * gelu_slope(x[i]);
+}
+
+LCMD_TARGET_AVX2 void forward_avx2(const float* x, float* y, int64_t n) { forward_body(x, y, n); }
+void forward_baseline(const float* x, float* y, int64_t n) { forward_body(x, y, n); }
+LCMD_TARGET_AVX2 void backward_avx2(const float* g, const float* x, float* out, int64_t n) { backward_body(g, x, out, n); }
+void backward_baseline(const float* g, const float* x, float* out, int64_t n) { backward_body(g, x, out, n); }
+
+void forward_loop(const float* x, float* y, int64_t n) { cpu_uses_avx2() ? forward_avx2(x, y, n) : forward_baseline(x, y, n); }
+void backward_loop(const float* g, const float* x, float* out, int64_t n) {
+  cpu_uses_avx2() ? backward_avx2(g, x, out, n) : backward_baseline(g, x, out, n);
 }
 
 // Chunks big enough that a thread's share outweighs waking it (about 10 us of work each).

@@ -18,6 +18,7 @@ void LcmdModelImpl::build() {
     for (auto& p : embedding_->parameters()) p.set_requires_grad(false);
   }
   in_proj_ = register_module("in_proj", torch::nn::Linear(c.self_condition ? 2 * c.embed_dim : c.embed_dim, c.hidden));
+  if (c.posterior_input) posterior_table_ = register_parameter("posterior_in", torch::randn({c.vocab_size, c.hidden}) * 0.02);
   positions_ = register_buffer("positions", sinusoidal_positions(c.num_tokens(), c.hidden));
   time_mlp_ = register_module("time_mlp", torch::nn::Sequential(torch::nn::Linear(c.cond_dim, c.cond_dim), torch::nn::SiLU(),
                                                                 torch::nn::Linear(c.cond_dim, c.cond_dim)));
@@ -40,28 +41,41 @@ at::Tensor LcmdModelImpl::conditioning(const at::Tensor& t, const at::Tensor& cl
   return y;
 }
 
+at::Tensor LcmdModelImpl::exact_log_likelihood(const at::Tensor& z, const at::Tensor& t, at::ScalarType type) const {
+  // log N(z_i; alpha e_k, sigma^2 I) up to a constant in k
+  auto lam = schedule_.logsnr(t);
+  auto alpha = torch::sqrt(torch::sigmoid(lam));
+  auto coef_dot = (alpha * torch::exp(lam) / torch::sigmoid(lam)).to(type).view({-1, 1, 1});  // alpha / sigma^2
+  auto coef_sq = (0.5 * torch::exp(lam)).to(type).view({-1, 1, 1});                           // alpha^2 / (2 sigma^2)
+  auto table = embedding_->table().to(type);
+  return coef_dot * torch::matmul(z.to(type), table.t()) - coef_sq * table.pow(2).sum(-1);
+}
+
 at::Tensor LcmdModelImpl::forward(const at::Tensor& z, const at::Tensor& t, const at::Tensor& classes, const ForwardExtras& extras) {
   auto y_act = torch::silu(conditioning(t, classes));
   auto input = z;
   if (config_.self_condition) input = torch::cat({z, extras.self_cond.defined() ? extras.self_cond.to(z.dtype()) : torch::zeros_like(z)}, -1);
   auto h = in_proj_(input) + positions_;
+  // a dropped position holds the [mask] vector, not a noisy token: it gets no likelihood term, and the network
+  // (which sees the vector) predicts it alone
+  auto kept = extras.dropped.defined() ? extras.dropped.logical_not().unsqueeze(-1) : at::Tensor();
+  at::Tensor exact;
+  if (config_.exact_likelihood_logits || config_.posterior_input) {
+    // float32 at least: the likelihood reaches about 1e6 at t = 0
+    exact = exact_log_likelihood(z, t, z.scalar_type() == at::kDouble ? at::kDouble : at::kFloat);
+    if (kept.defined()) exact = exact * kept.to(exact.scalar_type());
+  }
+  if (config_.posterior_input) {
+    auto posterior = torch::softmax(exact, -1).to(h.scalar_type());
+    if (kept.defined()) posterior = posterior * kept.to(posterior.scalar_type());
+    h = h + torch::matmul(posterior, posterior_table_);
+  }
   for (auto& block : *blocks_) h = block->as<TransformerBlockImpl>()->forward(h, y_act);
   // losses and softmax run in float32 even under bf16 autocast; a float64 model (gradient checks) stays float64
   auto logits = head_(final_norm_(h));
   if (logits.scalar_type() != at::kDouble) logits = logits.to(at::kFloat);
-  if (config_.exact_likelihood_logits) {
-    // log N(z_i; alpha e_k, sigma^2 I) up to a constant in k: the network only learns a correction to it.
-    auto lam = schedule_.logsnr(t);
-    auto alpha = torch::sqrt(torch::sigmoid(lam));
-    auto type = logits.scalar_type();
-    auto coef_dot = (alpha * torch::exp(lam) / torch::sigmoid(lam)).to(type).view({-1, 1, 1});  // alpha / sigma^2
-    auto coef_sq = (0.5 * torch::exp(lam)).to(type).view({-1, 1, 1});                           // alpha^2 / (2 sigma^2)
-    auto table = embedding_->table().to(type);
-    auto exact = coef_dot * torch::matmul(z.to(type), table.t()) - coef_sq * table.pow(2).sum(-1);
-    // a dropped position holds the [mask] vector, not a noisy token: the network (which sees it) predicts it alone
-    if (extras.dropped.defined()) exact = exact * extras.dropped.logical_not().unsqueeze(-1).to(type);
-    logits = logits + exact;
-  }
+  // the network then only learns a correction to the exact term
+  if (config_.exact_likelihood_logits) logits = logits + exact.to(logits.scalar_type());
   return logits;
 }
 

@@ -36,11 +36,14 @@ class LcmdModelImpl : public torch::nn::Module {
  private:
   void build();
   at::Tensor conditioning(const at::Tensor& t, const at::Tensor& classes);
+  // log N(z_i; alpha_t e_k, sigma_t^2 I) up to a constant in k, [B, N, K] in `type`
+  at::Tensor exact_log_likelihood(const at::Tensor& z, const at::Tensor& t, at::ScalarType type) const;
 
   ModelConfig config_;
   NoiseSchedule schedule_;
   TokenEmbedding embedding_{nullptr};
   torch::nn::Linear in_proj_{nullptr};
+  at::Tensor posterior_table_;  // [K, hidden], posteriorInput models only
   at::Tensor positions_;
   torch::nn::Sequential time_mlp_{nullptr};
   torch::nn::Embedding class_embed_{nullptr};

@@ -21,7 +21,7 @@ double physical_memory_bytes() {
 double ModelConfig::estimated_parameters() const {
   const double h = double(hidden), c = double(cond_dim), d = double(embed_dim);
   const double block = 4 * h * h + 2 * double(mlp_ratio) * h * h + 4 * c * h;  // attention, MLP, two AdaLN projections
-  return double(layers) * block + double(vocab_size) * (d + h) + (self_condition ? 2 : 1) * d * h + 2 * c * c +
+  return double(layers) * block + double(vocab_size) * (d + h) + (posterior_input ? double(vocab_size) * h : 0.0) + (self_condition ? 2 : 1) * d * h + 2 * c * c +
          double(num_classes + 1) * c;
 }
 
@@ -70,8 +70,8 @@ void ModelConfig::validate(int copies) const {
   LCMD_CHECK(time_input == "logsnr" || time_input == "t", "E_CONFIG",
              "model.timeInput must be 'logsnr' or 't', got '" + time_input + "'");
   LCMD_CHECK(method == "lcmd" || method == "maskgit", "E_CONFIG", "model.method must be 'lcmd' or 'maskgit', got '" + method + "'");
-  LCMD_CHECK(method == "lcmd" || (!exact_likelihood_logits && !self_condition && !l2_normalize_embeddings && !freeze_embeddings),
-             "E_CONFIG", "model.method 'maskgit' takes no exactLikelihoodLogits, selfCondition, l2NormalizeEmbeddings or freezeEmbeddings");
+  LCMD_CHECK(method == "lcmd" || (!exact_likelihood_logits && !self_condition && !l2_normalize_embeddings && !freeze_embeddings && !posterior_input),
+             "E_CONFIG", "model.method 'maskgit' takes no exactLikelihoodLogits, posteriorInput, selfCondition, l2NormalizeEmbeddings or freezeEmbeddings");
   LCMD_CHECK(shift > 0 && std::isfinite(shift), "E_CONFIG", "model.shift must be a positive number");
   LCMD_CHECK(max_logsnr > 0 && max_logsnr < 40, "E_CONFIG", "model.maxLogsnr must be in (0, 40)");
 }
@@ -94,6 +94,7 @@ void to_json(nlohmann::json& j, const ModelConfig& c) {
                      {"attnDropout", c.attn_dropout},
                      {"timeInput", c.time_input},
                      {"exactLikelihoodLogits", c.exact_likelihood_logits},
+                     {"posteriorInput", c.posterior_input},
                      {"selfCondition", c.self_condition},
                      {"shift", c.shift},
                      {"maxLogsnr", c.max_logsnr}};
@@ -118,6 +119,7 @@ void from_json(const nlohmann::json& j, ModelConfig& c) {
   f.read("attnDropout", c.attn_dropout);
   f.read("timeInput", c.time_input);
   f.read("exactLikelihoodLogits", c.exact_likelihood_logits);
+  f.read("posteriorInput", c.posterior_input);
   f.read("selfCondition", c.self_condition);
   f.read("shift", c.shift);
   f.read("maxLogsnr", c.max_logsnr);

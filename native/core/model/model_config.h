@@ -30,6 +30,9 @@ struct ModelConfig {
   double attn_dropout = 0.1;
   std::string time_input = "logsnr";  // "logsnr" or "t": what the sinusoidal noise-level embedding sees
   bool exact_likelihood_logits = false;  // add the Gaussian log-likelihood of z_t under each token to the logits
+  // the input also holds each position's token posterior under the exact Gaussian likelihood (uniform prior), fed
+  // through a learned [K, hidden] table: a noisy token arrives as a soft token, as a MaskGIT token arrives as a hard one
+  bool posterior_input = false;
   bool self_condition = false;  // the input also holds the previous prediction e_hat (Analog Bits' self-conditioning)
   // schedule (the sampler needs it, so it belongs to the model)
   double shift = 0.1;        // s of the shifted cosine schedule (open choice)

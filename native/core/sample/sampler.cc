@@ -9,6 +9,7 @@
 #include "core/diffusion/ddim_step.h"
 #include "core/sample/maskgit_sampler.h"
 #include "core/sample/predicted_embedding.h"
+#include "core/sample/sampler_commit.h"
 
 namespace lcmd {
 
@@ -84,6 +85,7 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, int6
     return out;
   }
   at::Tensor self_cond;  // the previous guided e_hat, for self-conditioning models
+  Commitment commitment;  // the commit rule's committed tokens
   // Refresh the known positions (infilling), then the guided p(. | z_t, t) at grid index j (try `repeat` of the step).
   auto predict = [&](at::Tensor& z, int64_t j, int64_t repeat) {
     ctx.throw_if_cancelled();
@@ -106,10 +108,14 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, int6
       if (repeat > 0) z = forward_update(z, noise.normal(SampleNoiseKind::kResample, j, {n_tokens, dim}, repeat), times);
       auto probs = predict(z, j, repeat);
       auto e_hat = predicted_embedding(probs, table);
+      if (options.rule == StepRule::kCommit) {
+        commitment = commit_tokens(probs, commitment, committed_after_step(n_tokens, steps, j));
+        e_hat = clamp_to_committed(e_hat, commitment, table);
+      }
       if (denoiser.self_conditioned()) self_cond = e_hat;
       if (options.rule == StepRule::kAncestral) {
         z = ancestral_update(z, e_hat, noise.normal(SampleNoiseKind::kAncestral, j, {n_tokens, dim}, repeat), times);
-      } else if (options.rule == StepRule::kDdim) {
+      } else if (options.rule == StepRule::kDdim || options.rule == StepRule::kCommit) {
         z = ddim_step(z, e_hat, times);
       } else {
         auto drawn = final_tokens(probs, FinalRule::kSample, noise.uniform(SampleNoiseKind::kTokenDraw, j, {n_tokens, 2}, repeat));
@@ -120,8 +126,14 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, int6
     report(steps - j + 1);
   }
   auto probs = predict(z, 0, 0);
+  if (commitment.mask.defined()) {
+    // every position is committed by the last step: the output is the committed tokens
+    const KnownTokens committed{commitment.tokens, commitment.mask};
+    probs = keep_known_probs(probs, committed);
+  }
   auto uniforms = options.final_rule == FinalRule::kSample ? noise.uniform(SampleNoiseKind::kFinal, 0, {n_tokens, 2}) : at::Tensor();
   out.tokens = final_tokens(probs, options.final_rule, uniforms);
+  if (commitment.mask.defined()) out.tokens = keep_known(out.tokens, {commitment.tokens, commitment.mask});
   if (known.defined()) out.tokens = keep_known(out.tokens, known);
   if (options.return_probs) out.probs = known.defined() ? keep_known_probs(probs, known) : probs;
   return out;

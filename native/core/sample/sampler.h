@@ -21,9 +21,10 @@
 namespace lcmd {
 
 // kAncestral, kDdim: docs/method.md "Sampling". kConsistency: draw tokens x ~ p, then z_s = alpha_s E[x] + sigma_s eps
-// (multistep consistency sampling: every step restarts from a clean guess). kMaskgit: confidence-based unmasking,
-// for models of method "maskgit" only (maskgit_sampler.h).
-enum class StepRule { kAncestral, kDdim, kConsistency, kMaskgit };
+// (multistep consistency sampling: every step restarts from a clean guess). kCommit: DDIM in which positions are
+// committed to a token in order of confidence, as MaskGIT unmasks them (sampler_commit.h). kMaskgit: confidence-based
+// unmasking, for models of method "maskgit" only (maskgit_sampler.h).
+enum class StepRule { kAncestral, kDdim, kConsistency, kCommit, kMaskgit };
 
 struct SamplerOptions {
   int64_t n = 1;

@@ -15,9 +15,10 @@ namespace lcmd {
 
 namespace {
 
-// No weight decay on the embedding table, the [mask] vector, the class embedding, norms and biases.
+// No weight decay on the embedding table, the [mask] vector, the class embedding, the posterior-input table (a
+// token embedding too), norms and biases.
 bool decays(const std::string& name, const at::Tensor& p) {
-  return p.dim() >= 2 && name.rfind("embedding.", 0) != 0 && name.rfind("class_embed.", 0) != 0;
+  return p.dim() >= 2 && name.rfind("embedding.", 0) != 0 && name.rfind("class_embed.", 0) != 0 && name != "posterior_in";
 }
 
 std::vector<at::Tensor> values_of(const torch::OrderedDict<std::string, at::Tensor>& dict) {
