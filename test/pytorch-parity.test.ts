@@ -22,5 +22,5 @@ const env = { ...process.env, LCMD_NUM_THREADS: '1', OMP_NUM_THREADS: '1', OPENB
   const output = `${r.stdout}\n${r.stderr}`;
   expect({ status: r.status, ok: /numerics check: ok/.test(output) }).toEqual({ status: 0, ok: true });
   // every configuration was compared
-  for (const name of ['bench', 'exact-selfcond-l2', 'data-target-online']) expect(output).toContain(`${name}: logits`);
+  for (const name of ['bench', 'exact-selfcond-l2-posterior', 'data-target-online']) expect(output).toContain(`${name}: logits`);
 }, 300000);
