@@ -9,7 +9,8 @@
  * A sampler is name:steps[:guidance[:lo-hi[:gridShift[:temperature]]]] (empty fields keep their defaults).
  *
  * A variant is a preset name, optionally with overrides: `small@model.shift=0.05@train.lr=1e-3`; `@codebook` starts
- * the embedding table from the tokenizer's codebook (as `lcmd train --codebook` does).
+ * the embedding table from the tokenizer's codebook (as `lcmd train --codebook` does); a preset measured that way
+ * (`small`) always gets it, frozen where the preset freezes it.
  *
  * DIR keeps the tokenizer, the token files and the scorer between runs (trained here when missing). Each variant
  * trains once, from the same seed and data order; at each milestone (cumulative steps) it samples n images (n / 10
@@ -171,9 +172,12 @@ async function main(): Promise<void> {
     const defaultGuidance = Number(maskgit ? args['maskgit-guidance'] : args.guidance);
     // a checkpoint of an earlier run of this variant at a milestone is reused, so samplers can be added without retraining
     const checkpointAt = (step: number) => path.join(args.work, `${name}-${step}.safetensors`);
-    const model = { ...variant.model, vocabSize: tokenizer.config.codebookSize, height: 7, width: 7, numClasses: 10 };
+    // a preset measured with codebook embeddings gets them, as lcmd train --codebook gives them (lib/training-run.ts)
+    const fromCodebook = preset.embeddingsFromCodebook ?? (variant.codebook ? 'trained' : undefined);
+    const freeze = fromCodebook === 'frozen' && variant.model.freezeEmbeddings === undefined ? { freezeEmbeddings: true } : {};
+    const model = { ...freeze, ...variant.model, vocabSize: tokenizer.config.codebookSize, height: 7, width: 7, numClasses: 10 };
     let trainer = Trainer.create({ preset: variant.preset, model, train: { ...variant.train, seed } });
-    if (variant.codebook) await loadTokenizerCodebook(trainer, files.tokenizer);
+    if (fromCodebook) await loadTokenizerCodebook(trainer, files.tokenizer);
     const data = await TokenDataset.open({ tokens: files.tokens, labels: files.labels, batchSize: batch, seed });
     const results: MilestoneResult[] = [];
     let trainSeconds = 0;

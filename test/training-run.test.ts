@@ -3,7 +3,10 @@
 // the checkpoint's step.
 import * as fs from 'fs';
 import * as path from 'path';
-import { readSafetensors } from '../lib/safetensors';
+import { PRESETS } from '../lib/presets';
+import { readSafetensors, writeSafetensors } from '../lib/safetensors';
+import { Tensor } from '../lib/tensor';
+import { Trainer } from '../lib/trainer';
 import { TrainingRun, type TrainingRunOptions } from '../lib/training-run';
 import { tinyTokenData, tmpDir } from './cli-run';
 
@@ -122,10 +125,6 @@ test('model options are refused on resume, naming them', async () => {
 });
 
 test('a preset measured with its embeddings frozen at the codebook says so when no --codebook is given, and freezes them there when one is', async () => {
-  const { PRESETS } = await import('../lib/presets');
-  const { writeSafetensors } = await import('../lib/safetensors');
-  const { Tensor } = await import('../lib/tensor');
-  const { Trainer } = await import('../lib/trainer');
   expect(PRESETS.small.embeddingsFromCodebook).toBe('frozen');
   const base = { ...options(path.join(dir, 'codebook-none'), 2), preset: 'small', train: { seed: 3 } };
   const warnings: string[] = [];
