@@ -3,7 +3,7 @@
  * own tokenizer, scored by lcmd's classifier-feature scorer (not Inception FID). One command:
  *
  *   npx tsc -p tsconfig.json && node dist/bench/quality.js [--work DIR] [--variants small,maskgit-small,paper-small]
- *     [--milestones 1000,4000] [--batch 32] [--n 1000] [--samplers ddim:2,ddim:4,ddim:8,ddim:8:1:::0.7,ancestral:50]
+ *     [--milestones 1000,4000] [--batch 32] [--n 1000] [--samplers ddim:2,ddim:4,ddim:8,ddim:8:1:0.2-0.7,commit:8,ancestral:50]
  *     [--maskgit-samplers maskgit:2,maskgit:4,maskgit:8] [--guidance 1] [--out quality.json] [--sheet quality.png]
  *
  * A sampler is name:steps[:guidance[:lo-hi[:gridShift[:temperature]]]] (empty fields keep their defaults).
@@ -107,15 +107,16 @@ function parseVariant(text: string): { preset: string; model: Record<string, unk
 
 function parseSamplers(text: string): SamplerSpec[] {
   return text.split(',').map((item) => {
-    const [sampler, steps, guidance, range, shift, temp] = item.split(':');
-    const interval = range === undefined || range === '' ? undefined : (range.split('-').map(Number) as [number, number]);
-    const gridShift = shift === undefined || shift === '' ? undefined : Number(shift);
+    // an empty optional field keeps its default (Number('') would be 0)
+    const [sampler = '', steps, guidance, range, shift, temp] = item.split(':').map((field, i) => (i >= 2 && field === '' ? undefined : field));
+    const interval = range === undefined ? undefined : (range.split('-').map(Number) as [number, number]);
+    const gridShift = shift === undefined ? undefined : Number(shift);
     const temperature = temp === undefined ? undefined : Number(temp);
     if (temperature !== undefined && !(temperature > 0)) throw new Error(`bad temperature in sampler '${item}'`);
     if (gridShift !== undefined && !(gridShift > 0)) throw new Error(`bad grid shift in sampler '${item}'`);
     if (!['ancestral', 'ddim', 'consistency', 'commit', 'maskgit'].includes(sampler) || !(Number(steps) > 0) || (guidance !== undefined && !(Number(guidance) >= 0)) ||
       (interval !== undefined && (interval.length !== 2 || !interval.every(Number.isFinite))))
-      throw new Error(`bad sampler '${item}' (expected name:steps[:guidance[:lo-hi[:gridShift[:temperature]]]], lo-hi and gridShift may be empty)`);
+      throw new Error(`bad sampler '${item}' (expected name:steps[:guidance[:lo-hi[:gridShift[:temperature]]]], any optional field may be empty)`);
     return { sampler: sampler as SamplerSpec['sampler'], steps: Number(steps), guidance: guidance === undefined ? undefined : Number(guidance), interval, gridShift, temperature };
   });
 }
@@ -152,7 +153,7 @@ function writeSheet(file: string, panels: { data: Uint8Array; width: number; hei
 async function main(): Promise<void> {
   const args = parseBenchArgs(process.argv.slice(2), {
     work: '.dev/quality', variants: 'small,maskgit-small', milestones: '1000,4000', batch: '32', n: '1000',
-    samplers: 'ddim:2,ddim:4,ddim:8,ddim:8:1:::0.7,ancestral:50', 'maskgit-samplers': 'maskgit:2,maskgit:4,maskgit:8', guidance: '1', 'maskgit-guidance': '1', seed: '0', out: 'quality.json', sheet: 'quality.png',
+    samplers: 'ddim:2,ddim:4,ddim:8,ddim:8:1:0.2-0.7,commit:8,ancestral:50', 'maskgit-samplers': 'maskgit:2,maskgit:4,maskgit:8', guidance: '1', 'maskgit-guidance': '1', seed: '0', out: 'quality.json', sheet: 'quality.png',
   });
   const log = (s: string) => process.stderr.write(`[quality] ${s}\n`);
   const milestones = args.milestones.split(',').map(Number);

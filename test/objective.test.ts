@@ -52,6 +52,9 @@ const CASES: Case[] = [
   { name: 'posterior input with dropping, CE at t, CM', model: 'posterior-input', train: { lambdaCe: 1 }, lambdaCm: 1, lambdaDiff: 0.1 },
   { name: 'posterior input, dropping after noise, CE at t only', model: 'posterior-input', train: { lambdaCe: 1, lambdaRecon: 0, dropPlacement: 'after-noise', dropRate: 0.4 }, lambdaCm: 0, lambdaDiff: 0 },
   { name: 'self-conditioning on half of the examples, CE at t, CM', model: 'self-conditioned', train: { lambdaCe: 1, selfCondRate: 0.5 }, lambdaCm: 1, lambdaDiff: 0.1 },
+  // the first, gradient-free pass runs on the self-conditioned examples only: all of them, and none
+  { name: 'self-conditioning on every example', model: 'self-conditioned', train: { lambdaCe: 1, selfCondRate: 1 }, lambdaCm: 1, lambdaDiff: 0.1 },
+  { name: 'self-conditioning on no example', model: 'self-conditioned', train: { lambdaCe: 1, selfCondRate: 0 }, lambdaCm: 0, lambdaDiff: 0.1 },
   {
     name: 'unconditional, CM target near t = 0',
     model: 'unconditional',
