@@ -33,7 +33,7 @@ export const PRESETS: Record<string, Preset> = {
   //     at 8 DDIM steps);
   //   - the shift s: 0.02 / 0.05 / 0.1 / 0.3 / 1 gave FD 44.9 / 41.6 / 52.0 / 54.7 / 72.7 at 8 DDIM steps, but at 4 steps
   //     53.9 / 41.3 / 39.7 / - / -, and at 2 steps s = 0.05 gave 57.3 against 45.5; with temperature 0.7, s = 0.05 and
-  //     s = 0.1 tie at 8 steps (39.6, 41.0), so the paper's s = 0.1 stays;
+  //     s = 0.1 tie at 8 steps (39.6, 41.0), so with learned embeddings the paper's s = 0.1 stayed (the frozen codebook below moved it to 0.3);
   //   - lost or tied at s = 0.1 (8 / 4 DDIM steps): d = 16 (48.9 / 62.4), dropping r = 0.2 (50.7 / 39.2), no
   //     self-conditioning (50.7 / 37.9), the CM loss with the EMA teacher on top (cm-small: 45.4 at 8 steps, 2.6 times
   //     the cost of a step); the grid shift g = 0.5 / 2 at 4 steps: 42.5 / 50.3;
