@@ -4,7 +4,7 @@
  *
  *   npx tsc -p tsconfig.json && node dist/bench/quality.js [--work DIR] [--variants small,maskgit-small,paper-small]
  *     [--milestones 1000,4000] [--batch 32] [--n 1000] [--samplers ddim:2,ddim:4,ddim:8,ddim:8:1:0.2-0.7,commit:8,ancestral:50]
- *     [--maskgit-samplers maskgit:2,maskgit:4,maskgit:8] [--guidance 1] [--out quality.json] [--sheet quality.png]
+ *     [--maskgit-samplers maskgit:2,maskgit:4,maskgit:8] [--guidance 1] [--equal-time no|yes] [--out quality.json] [--sheet quality.png]
  *
  * A sampler is name:steps[:guidance[:lo-hi[:gridShift[:temperature]]]] (empty fields keep their defaults).
  *
@@ -16,7 +16,9 @@
  * trains once, from the same seed and data order; at each milestone (cumulative steps) it samples n images (n / 10
  * per class) with every sampler listed for its method, decodes them and scores them against a fixed random subset
  * of MNIST test digits, with the real-vs-real floor at the same n. Training time is recorded so that variants can
- * also be compared at equal wall-clock time. The JSON holds every number; the PNG puts a 10 x 10 grid of each
+ * also be compared at equal wall-clock time: with --equal-time yes and a MaskGIT variant listed first, every later
+ * variant is also sampled and scored at the step where its own cumulative training time first reaches MaskGIT's at
+ * each milestone (rows with `equalTimeTo`; timing pauses while it samples). The JSON holds every number; the PNG puts a 10 x 10 grid of each
  * variant's samples at the last milestone side by side.
  */
 import * as fs from 'fs';
@@ -28,7 +30,7 @@ import { ensureFolder } from '../lib/folders';
 import { TokenDataset } from '../lib/data';
 import { loadMnist } from '../lib/images';
 import { tokenDTypeFor, writeNpy } from '../lib/npy';
-import { PRESETS } from '../lib/presets';
+import { freezesCodebookEmbeddings, PRESETS } from '../lib/presets';
 import { sampleDetailed, type SampleOptions } from '../lib/sampler';
 import { Scorer, scoreAgainstReal, type QualityReport } from '../lib/score';
 import { Tokenizer, TOKENIZER_PRESETS } from '../lib/tokenizer';
@@ -53,6 +55,8 @@ interface MilestoneResult {
   step: number;
   trainSeconds: number;
   msPerStep: number;
+  /** --equal-time: this row was taken when the training time reached the baseline's at that milestone */
+  equalTimeTo?: { variant: string; step: number };
   samples: ({ sampler: string; steps: number; guidance: number; guidanceInterval: [number, number]; gridShift: number; temperature: number; sampleSeconds: number; evaluationsPerSample: number } & QualityReport)[];
 }
 
@@ -153,7 +157,7 @@ function writeSheet(file: string, panels: { data: Uint8Array; width: number; hei
 async function main(): Promise<void> {
   const args = parseBenchArgs(process.argv.slice(2), {
     work: '.dev/quality', variants: 'small,maskgit-small', milestones: '1000,4000', batch: '32', n: '1000',
-    samplers: 'ddim:2,ddim:4,ddim:8,ddim:8:1:0.2-0.7,commit:8,ancestral:50', 'maskgit-samplers': 'maskgit:2,maskgit:4,maskgit:8', guidance: '1', 'maskgit-guidance': '1', seed: '0', out: 'quality.json', sheet: 'quality.png',
+    samplers: 'ddim:2,ddim:4,ddim:8,ddim:8:1:0.2-0.7,commit:8,ancestral:50', 'maskgit-samplers': 'maskgit:2,maskgit:4,maskgit:8', guidance: '1', 'maskgit-guidance': '1', seed: '0', out: 'quality.json', sheet: 'quality.png', 'equal-time': 'no',
   });
   const log = (s: string) => process.stderr.write(`[quality] ${s}\n`);
   const milestones = args.milestones.split(',').map(Number);
@@ -164,6 +168,8 @@ async function main(): Promise<void> {
   const classes = Array.from({ length: n }, (_, i) => Math.floor((i * 10) / n));
   const report: Record<string, unknown> = { threads: defaultThreadCount(), n, batch, milestones, date: new Date().toISOString(), variants: {} };
   const panels: ReturnType<typeof gridPixels>[] = [];
+  // --equal-time yes: the first MaskGIT variant's training time at each milestone, matched by the variants after it
+  const equalTimeTargets: { variant: string; step: number; trainSeconds: number }[] = [];
   for (const name of args.variants.split(',')) {
     const variant = parseVariant(name);
     const preset = PRESETS[variant.preset];
@@ -175,7 +181,7 @@ async function main(): Promise<void> {
     const checkpointAt = (step: number) => path.join(args.work, `${name}-${step}.safetensors`);
     // a preset measured with codebook embeddings gets them, as lcmd train --codebook gives them (lib/training-run.ts)
     const fromCodebook = preset.embeddingsFromCodebook ?? (variant.codebook ? 'trained' : undefined);
-    const freeze = fromCodebook === 'frozen' && variant.model.freezeEmbeddings === undefined ? { freezeEmbeddings: true } : {};
+    const freeze = fromCodebook && freezesCodebookEmbeddings(variant.preset, variant.model.freezeEmbeddings as boolean | undefined) ? { freezeEmbeddings: true } : {};
     const model = { ...freeze, ...variant.model, vocabSize: tokenizer.config.codebookSize, height: 7, width: 7, numClasses: 10 };
     let trainer = Trainer.create({ preset: variant.preset, model, train: { ...variant.train, seed } });
     if (fromCodebook) await loadTokenizerCodebook(trainer, files.tokenizer);
@@ -183,20 +189,54 @@ async function main(): Promise<void> {
     const results: MilestoneResult[] = [];
     let trainSeconds = 0;
     let lastImages: Float32Array | undefined;
+    // the baseline's training times still to be matched (--equal-time), earliest first
+    const pending = maskgit ? [] : [...equalTimeTargets];
+    const evaluate = async (row: MilestoneResult) => {
+      log(`${name}: step ${row.step}, ${row.msPerStep.toFixed(0)} ms/step${row.equalTimeTo ? `, ${row.trainSeconds.toFixed(0)} s: ${row.equalTimeTo.variant}'s time at ${row.equalTimeTo.step}` : ''}`);
+      for (const spec of samplers) {
+        const guidance = spec.guidance ?? defaultGuidance;
+        const t0 = process.hrtime.bigint();
+        const result = await sampleDetailed(trainer.model, { n, steps: spec.steps, sampler: spec.sampler, guidance, guidanceInterval: spec.interval, gridShift: spec.gridShift, temperature: spec.temperature, classes, seed, batchSize: 100 });
+        const sampleSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        const images = await tokenizer.decode(result.tokens, { grid: [7, 7] });
+        const quality = await scoreAgainstReal(scorer, images, test.images, { labels: classes, realLabels: testLabels, seed });
+        log(`${name} @${row.step} ${spec.sampler}:${spec.steps} w=${guidance}${spec.interval ? ` in [${spec.interval.join(', ')}]` : ''}${spec.gridShift ? ` g=${spec.gridShift}` : ''}${spec.temperature ? ` T=${spec.temperature}` : ''}: FD ${quality.score.frechetDistance.toFixed(1)} (floor ${quality.floor.frechetDistance.toFixed(1)}), agreement ${quality.score.classAgreement?.toFixed(3)}, ${sampleSeconds.toFixed(0)} s`);
+        row.samples.push({ sampler: spec.sampler, steps: spec.steps, guidance, guidanceInterval: spec.interval ?? [0, 1], gridShift: spec.gridShift ?? 1, temperature: spec.temperature ?? 1, sampleSeconds, evaluationsPerSample: result.evaluationsPerSample, ...quality });
+        if (spec === samplers[0] && !row.equalTimeTo) lastImages = images.toTypedArray() as Float32Array;
+        images.dispose();
+        result.tokens.dispose();
+      }
+      results.push(row);
+      (report.variants as Record<string, unknown>)[name] = { preset: PRESETS[variant.preset], overrides: { model: variant.model, train: variant.train }, parameters: trainer.model.parameterCount, milestones: results };
+      writeFileAtomic(args.out, JSON.stringify(report, null, 2) + '\n');
+    };
     for (const milestone of milestones) {
-      if (fs.existsSync(checkpointAt(milestone)) && trainer.steps < milestone) {
+      const cached = fs.existsSync(checkpointAt(milestone)) ? (JSON.parse(fs.readFileSync(`${checkpointAt(milestone)}.json`, 'utf8')) as { trainSeconds: number }) : undefined;
+      // a cached checkpoint is skipped to when no baseline time to match lies before it
+      if (cached && trainer.steps < milestone && !pending.some((target) => target.trainSeconds < cached.trainSeconds)) {
         trainer.dispose();
         trainer = await Trainer.resume(checkpointAt(milestone));
         data.seek({ epoch: Math.floor(milestone / data.stepsPerEpoch), step: milestone % data.stepsPerEpoch });
-        trainSeconds = (JSON.parse(fs.readFileSync(`${checkpointAt(milestone)}.json`, 'utf8')) as { trainSeconds: number }).trainSeconds;
+        trainSeconds = cached.trainSeconds;
+        while (pending.length && pending[0].trainSeconds <= trainSeconds) pending.shift();
       }
-      const started = process.hrtime.bigint();
-      const from = trainer.steps;
+      let from = trainer.steps;
+      let started = process.hrtime.bigint();
       while (trainer.steps < milestone) {
         const b = await data.next();
         await trainer.step({ tokens: b.tokens, labels: b.labels });
         b.tokens.dispose();
         b.labels?.dispose();
+        const now = process.hrtime.bigint();
+        const elapsed = trainSeconds + Number(now - started) / 1e9;
+        if (pending.length && elapsed >= pending[0].trainSeconds) {
+          // the baseline's training time is reached: evaluate here too (timing paused), without a checkpoint
+          const target = pending.shift()!;
+          await evaluate({ step: trainer.steps, trainSeconds: elapsed, msPerStep: (1000 * (elapsed - trainSeconds)) / Math.max(1, trainer.steps - from), equalTimeTo: { variant: target.variant, step: target.step }, samples: [] });
+          trainSeconds = elapsed;
+          from = trainer.steps;
+          started = process.hrtime.bigint();
+        }
       }
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       trainSeconds += seconds;
@@ -205,24 +245,8 @@ async function main(): Promise<void> {
         writeFileAtomic(`${checkpointAt(milestone)}.json`, JSON.stringify({ trainSeconds, msPerStep: (1000 * seconds) / Math.max(1, milestone - from) }) + '\n');
       }
       const timing = JSON.parse(fs.readFileSync(`${checkpointAt(milestone)}.json`, 'utf8')) as { trainSeconds: number; msPerStep: number };
-      const row: MilestoneResult = { step: milestone, trainSeconds: timing.trainSeconds, msPerStep: timing.msPerStep, samples: [] };
-      log(`${name}: step ${milestone}, ${row.msPerStep.toFixed(0)} ms/step`);
-      for (const spec of samplers) {
-        const guidance = spec.guidance ?? defaultGuidance;
-        const t0 = process.hrtime.bigint();
-        const result = await sampleDetailed(trainer.model, { n, steps: spec.steps, sampler: spec.sampler, guidance, guidanceInterval: spec.interval, gridShift: spec.gridShift, temperature: spec.temperature, classes, seed, batchSize: 100 });
-        const sampleSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-        const images = await tokenizer.decode(result.tokens, { grid: [7, 7] });
-        const quality = await scoreAgainstReal(scorer, images, test.images, { labels: classes, realLabels: testLabels, seed });
-        log(`${name} @${milestone} ${spec.sampler}:${spec.steps} w=${guidance}${spec.interval ? ` in [${spec.interval.join(', ')}]` : ''}${spec.gridShift ? ` g=${spec.gridShift}` : ''}${spec.temperature ? ` T=${spec.temperature}` : ''}: FD ${quality.score.frechetDistance.toFixed(1)} (floor ${quality.floor.frechetDistance.toFixed(1)}), agreement ${quality.score.classAgreement?.toFixed(3)}, ${sampleSeconds.toFixed(0)} s`);
-        row.samples.push({ sampler: spec.sampler, steps: spec.steps, guidance, guidanceInterval: spec.interval ?? [0, 1], gridShift: spec.gridShift ?? 1, temperature: spec.temperature ?? 1, sampleSeconds, evaluationsPerSample: result.evaluationsPerSample, ...quality });
-        if (spec === samplers[0]) lastImages = images.toTypedArray() as Float32Array;
-        images.dispose();
-        result.tokens.dispose();
-      }
-      results.push(row);
-      (report.variants as Record<string, unknown>)[name] = { preset: PRESETS[variant.preset], overrides: { model: variant.model, train: variant.train }, parameters: trainer.model.parameterCount, milestones: results };
-      writeFileAtomic(args.out, JSON.stringify(report, null, 2) + '\n');
+      await evaluate({ step: milestone, trainSeconds: timing.trainSeconds, msPerStep: timing.msPerStep, samples: [] });
+      if (maskgit && args['equal-time'] === 'yes' && !equalTimeTargets.some((target) => target.variant !== name)) equalTimeTargets.push({ variant: name, step: milestone, trainSeconds: timing.trainSeconds });
     }
     if (lastImages) {
       // 10 x 10: ten samples of each class, one row per class

@@ -100,6 +100,16 @@ export const ABLATIONS: Record<string, { description: string; model: Partial<Mod
   'no-drop': { description: 'without random dropping (r = 0)', model: {}, train: { dropRate: 0 } },
 };
 
+/**
+ * Whether a run that starts its embedding table from a tokenizer codebook freezes it there: an explicit
+ * freezeEmbeddings (flag or config file) wins; otherwise the preset's embeddingsFromCodebook decides.
+ */
+export function freezesCodebookEmbeddings(presetName: string | undefined, explicit: boolean | undefined): boolean {
+  if (explicit !== undefined) return explicit;
+  const preset = presetName !== undefined && Object.hasOwn(PRESETS, presetName) ? PRESETS[presetName] : undefined;
+  return preset?.embeddingsFromCodebook === 'frozen';
+}
+
 export function presetNames(): string[] {
   return Object.keys(PRESETS);
 }

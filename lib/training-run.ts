@@ -23,7 +23,7 @@ import { check } from './errors';
 import { checkWritable } from './folders';
 import { blasWarning, info, lcmdVersion } from './info';
 import { LossWindow } from './loss-window';
-import { PRESETS, resolveConfig } from './presets';
+import { freezesCodebookEmbeddings, PRESETS, resolveConfig } from './presets';
 import { RunFolder } from './run-folder';
 import { DATA_METADATA_KEY, metadataJson, RUN_METADATA_KEY, runMetadata, storedTrainConfig, type DataRecord, type RunRecord } from './run-metadata';
 import { readSafetensors } from './safetensors';
@@ -284,9 +284,7 @@ export class TrainingRun {
         const fromCodebook = presetName ? PRESETS[presetName]?.embeddingsFromCodebook : undefined;
         if (isMain && fromCodebook && !o.codebook && o.onWarning)
           o.onWarning(`the ${presetName} preset is measured with its embedding table ${fromCodebook === 'frozen' ? 'frozen at' : 'started from'} the tokenizer's codebook: pass --codebook tokenizer.safetensors (the tokenizer that made --data). Without it the table starts from random rows and is trained.`);
-        // an explicit freezeEmbeddings (flag or config file) wins over the preset's
-        if (o.codebook && fromCodebook === 'frozen' && modelOverrides.freezeEmbeddings === undefined && file?.model?.freezeEmbeddings === undefined)
-          fresh.model.freezeEmbeddings = true;
+        if (o.codebook && freezesCodebookEmbeddings(presetName, modelOverrides.freezeEmbeddings ?? file?.model?.freezeEmbeddings)) fresh.model.freezeEmbeddings = true;
         check(fresh.model.vocabSize !== undefined, 'E_USAGE', 'the configuration sets no vocabSize: pass --vocab-size K (the codebook size of the tokenizer that made --data)');
       }
       const vocabSize = trainer ? trainer.config.model.vocabSize : fresh!.model.vocabSize!;

@@ -3,7 +3,7 @@ import type { ModelConfig } from '../lib/config';
 import { LcmdError } from '../lib/errors';
 import { Model } from '../lib/model';
 import { Trainer } from '../lib/trainer';
-import { PRESETS, resolveConfig } from '../lib/presets';
+import { freezesCodebookEmbeddings, PRESETS, resolveConfig } from '../lib/presets';
 
 /** Parameters of the docs/method.md section 5 network, counted layer by layer from the config. */
 function expectedCount(c: ModelConfig): number {
@@ -55,6 +55,18 @@ describe('presets', () => {
     for (const preset of ['paper-uncond', 'paper-imagenet', 'paper-small']) {
       expect(PRESETS[preset].train).toMatchObject({ lambdaCm: 1, lambdaDiff: 0.005 });
     }
+  });
+
+  test('a codebook start freezes the table where the preset says so, and an explicit freezeEmbeddings wins', () => {
+    const frozen = Object.keys(PRESETS).filter((name) => PRESETS[name].embeddingsFromCodebook === 'frozen');
+    expect(frozen).toContain('small');
+    for (const name of Object.keys(PRESETS)) {
+      expect(freezesCodebookEmbeddings(name, undefined)).toBe(frozen.includes(name));
+      expect(freezesCodebookEmbeddings(name, false)).toBe(false);
+      expect(freezesCodebookEmbeddings(name, true)).toBe(true);
+    }
+    expect(freezesCodebookEmbeddings(undefined, undefined)).toBe(false);
+    expect(freezesCodebookEmbeddings('no-such-preset', undefined)).toBe(false);
   });
 
   test('overrides apply on top of a preset, and unknown presets or keys are E_CONFIG', () => {
