@@ -160,6 +160,9 @@ async function main(): Promise<void> {
     samplers: 'ddim:2,ddim:4,ddim:8,ddim:8:1:0.2-0.7,commit:8,ancestral:50', 'maskgit-samplers': 'maskgit:2,maskgit:4,maskgit:8', guidance: '1', 'maskgit-guidance': '1', seed: '0', out: 'quality.json', sheet: 'quality.png', 'equal-time': 'no',
   });
   const log = (s: string) => process.stderr.write(`[quality] ${s}\n`);
+  if (!['yes', 'no'].includes(args['equal-time'])) throw new Error(`--equal-time is '${args['equal-time']}': pass yes or no`);
+  if (args['equal-time'] === 'yes' && PRESETS[parseVariant(args.variants.split(',')[0]).preset]?.model.method !== 'maskgit')
+    throw new Error(`--equal-time yes matches MaskGIT's training time: list a MaskGIT variant first in --variants (got '${args.variants}')`);
   const milestones = args.milestones.split(',').map(Number);
   const n = Number(args.n), batch = Number(args.batch), seed = Number(args.seed);
   const { files, tokenizer, scorer } = await prepareData(args.work, log);
