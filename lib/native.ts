@@ -328,7 +328,7 @@ export interface NativeTestHooks {
   busyWork(ms: number, token?: NativeCancelToken, onProgress?: ProgressCallback): Promise<number>;
   samplerAncestralStep(z: NativeTensorHandle, eHat: NativeTensorHandle, noise: NativeTensorHandle, s: number, t: number, shift: number): NativeTensorHandle;
   samplerDdimStep(z: NativeTensorHandle, eHat: NativeTensorHandle, s: number, t: number, shift: number): NativeTensorHandle;
-  sampleNoise(seed: number, firstSample: number, count: number, kind: 0 | 1 | 2 | 3, gridIndex: number, shape: number[], uniform: boolean): NativeTensorHandle;
+  sampleNoise(seed: number, firstSample: number, count: number, kind: 0 | 1 | 2 | 3, gridIndex: number, shape: number[], uniform: boolean, device?: string): NativeTensorHandle;
   objectiveTerms(
     student: NativeModelHandle,
     teacher: NativeModelHandle,
@@ -358,5 +358,9 @@ export interface NativeTestHooks {
   scheduleValues(t: Float64Array, shift: number, maxLogsnr: number): { logsnr: Float64Array; alpha: Float64Array; sigma: Float64Array; dlogsnr: Float64Array };
   posteriorCoefficients(alphaS: Float64Array, sigmaS: Float64Array, alphaT: Float64Array, sigmaT: Float64Array): { coefZ: Float64Array; coefX: Float64Array; variance: Float64Array };
   ddimStep(zT: NativeTensorHandle, eHat: NativeTensorHandle, alphaS: NativeTensorHandle, sigmaS: NativeTensorHandle, alphaT: NativeTensorHandle, sigmaT: NativeTensorHandle): NativeTensorHandle;
+  /** a whole sample() call under a sync probe: the host-device syncs it made (native/core/base/sync_probe.h) */
+  sampleSyncs(model: object, options: NativeSampleOptions): string[];
+  /** one training step under a sync probe: the host-device syncs it makes, by operator (native/core/base/sync_probe.h) */
+  trainerStepSyncs(trainer: NativeTrainerHandle, tokens: NativeTensorHandle, classes: NativeTensorHandle | null, control?: boolean): { syncs: string[]; skipped: boolean; loss: number; gradNorm: number };
   fusedGelu(x: NativeTensorHandle, grad: NativeTensorHandle): { fused: boolean; cpuPath: 'avx2+fma' | 'baseline'; value: NativeTensorHandle; gradient: NativeTensorHandle; referenceValue: NativeTensorHandle; referenceGradient: NativeTensorHandle };
 }

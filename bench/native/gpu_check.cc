@@ -1,10 +1,11 @@
 // GPU checks of lcmd's native core on the GPU machine's libtorch 2.x.
 //   gpu_check check    CPU and CUDA trainers from identical state take 3 identical steps: losses and weights agree
-//   gpu_check train    training images/s, paper-uncond fp32 vs bf16 and paper-imagenet bf16, batch 64
+//   gpu_check train    training images/s and MFU, paper-uncond fp32 (TF32) vs bf16 and paper-imagenet bf16, batch 128
 //   gpu_check sample   50-step ancestral sampling samples/s, paper-uncond fp32 vs bf16, n = 256
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 
@@ -62,15 +63,40 @@ static double train_rate(ModelConfig mc, const std::string& precision, int batch
   return steps * batch / seconds_since(t0);
 }
 
+// FLOPs of one training image of a preset with the paper objective (reconstruction term and EMA teacher on): 8
+// forward-equivalents, the student at t and at 0 forward and backward (2 x 3) plus two teacher forwards. One forward
+// is 2 N P_mm + 4 L N^2 h: N tokens, P_mm the matmul weights (2-D parameters except the embedding tables), L layers,
+// width h (the attention scores and their product with V).
+static double train_flops_per_image(const ModelConfig& mc) {
+  LcmdModel model(mc);
+  double p_mm = 0;
+  for (auto& item : model->named_parameters()) {
+    const auto& name = item.key();
+    if (item.value().dim() == 2 && name.rfind("embedding.", 0) != 0 && name.rfind("class_embed.", 0) != 0 && name != "posterior_in" &&
+        name != "positions")
+      p_mm += double(item.value().numel());
+  }
+  const double n = double(mc.num_tokens());
+  const double forward = 2 * n * p_mm + 4 * double(mc.layers) * n * n * double(mc.hidden);
+  std::cout << "P_mm " << p_mm / 1e6 << "M, forward " << forward / 1e9 << " GFLOP, image " << 8 * forward / 1e9 << " GFLOP" << std::endl;
+  return 8 * forward;
+}
+
 static int train() {
   ModelConfig uncond;  // defaults: the paper's unconditional model, 16x16 tokens, K = 1024
   ModelConfig imagenet;
   imagenet.layers = 24; imagenet.heads = 16; imagenet.hidden = 768; imagenet.cond_dim = 768; imagenet.num_classes = 1000;
-  double f = train_rate(uncond, "fp32", 64, 10), b = train_rate(uncond, "bf16", 64, 10);
-  double i = train_rate(imagenet, "bf16", 64, 10);
-  std::cout << "{\"bench\": \"train\", \"torch\": \"" << TORCH_VERSION << "\", \"batch\": 64, \"uncondFp32ImagesPerS\": " << f
+  // dense bf16 peak of an H100 / H200 SXM; LCMD_PEAK_TFLOPS for other GPUs
+  const char* peak_env = std::getenv("LCMD_PEAK_TFLOPS");
+  const double peak = (peak_env ? std::atof(peak_env) : 989.0) * 1e12;
+  const int batch = 128;
+  double f = train_rate(uncond, "fp32", batch, 10), b = train_rate(uncond, "bf16", batch, 10);
+  double i = train_rate(imagenet, "bf16", batch, 10);
+  const double mfu_uncond = b * train_flops_per_image(uncond) / peak, mfu_imagenet = i * train_flops_per_image(imagenet) / peak;
+  std::cout << "{\"bench\": \"train\", \"torch\": \"" << TORCH_VERSION << "\", \"batch\": " << batch << ", \"uncondFp32ImagesPerS\": " << f
             << ", \"uncondBf16ImagesPerS\": " << b << ", \"bf16Speedup\": " << b / f << ", \"imagenetBf16ImagesPerS\": " << i
-            << "}" << std::endl;
+            << ", \"peakTflops\": " << peak / 1e12 << ", \"uncondBf16Mfu\": " << mfu_uncond << ", \"imagenetBf16Mfu\": " << mfu_imagenet
+            << ", \"mfuFormula\": \"images/s x 8 (2 N P_mm + 4 L N^2 h) / peak\"}" << std::endl;
   return 0;
 }
 

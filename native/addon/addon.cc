@@ -43,6 +43,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_objective_hooks(env, exports);
   register_schedule_hooks(env, exports);
   register_fused_hooks(env, exports);
+  register_trainer_hooks(env, exports);
   register_distributed(env, exports);
   return exports;
 }

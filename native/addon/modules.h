@@ -15,6 +15,7 @@ void register_trainer(Napi::Env env, Napi::Object exports);
 void register_objective_hooks(Napi::Env env, Napi::Object exports);
 void register_schedule_hooks(Napi::Env env, Napi::Object exports);
 void register_fused_hooks(Napi::Env env, Napi::Object exports);
+void register_trainer_hooks(Napi::Env env, Napi::Object exports);
 void register_distributed(Napi::Env env, Napi::Object exports);
 
 }  // namespace lcmd::addon

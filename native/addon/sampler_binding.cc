@@ -5,7 +5,9 @@
 #include "addon/denoiser_handle.h"
 #include "addon/modules.h"
 #include "addon/tensor_handle.h"
+#include "core/base/device.h"
 #include "core/base/error.h"
+#include "core/base/sync_probe.h"
 #include "core/noise/sample_noise.h"
 #include "core/sample/sampler.h"
 #include "core/diffusion/ancestral_step.h"
@@ -126,6 +128,23 @@ Napi::Value Sample(const Napi::CallbackInfo& info) {
   });
 }
 
+// Test hook: sampleSyncs(model, options) -> string[]: a whole sample() call, run on this thread under a SyncProbe
+// (core/base/sync_probe.h), returning the host-device syncs it made.
+Napi::Value SampleSyncsHook(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    LCMD_CHECK(info.Length() >= 2 && info[1].IsObject(), "E_TYPE", "sampleSyncs expects (model, options)");
+    auto js_options = info[1].As<Napi::Object>();
+    auto denoiser = denoiser_from(env, info[0], bool_option(js_options, "useEma", true));
+    auto options = parse_options(env, js_options);
+    SyncProbe probe;
+    sample(*denoiser, options, TaskContext{});
+    auto syncs = Napi::Array::New(env, probe.syncs().size());
+    for (size_t i = 0; i < probe.syncs().size(); ++i) syncs.Set(uint32_t(i), probe.syncs()[i]);
+    return syncs;
+  });
+}
+
 // Test hooks: the pieces of one step with a schedule of shift `shift`, so tests can check them against closed forms.
 StepTimes hook_times(const Napi::CallbackInfo& info, int s_arg) {
   const double s = info[s_arg].As<Napi::Number>().DoubleValue(), t = info[s_arg + 1].As<Napi::Number>().DoubleValue();
@@ -163,10 +182,12 @@ Napi::Value SampleNoiseHook(const Napi::CallbackInfo& info) {
     std::vector<int64_t> shape;
     auto js_shape = info[5].As<Napi::Array>();
     for (uint32_t i = 0; i < js_shape.Length(); ++i) shape.push_back(static_cast<int64_t>(js_shape.Get(i).As<Napi::Number>().DoubleValue()));
-    SampleNoise noise(static_cast<uint64_t>(arg(0)), arg(1), arg(2), c10::Device(c10::kCPU));
+    // drawn on `device` (default cpu; cuda runs the CUDA kernel), returned on the CPU
+    const auto device = parse_device(info.Length() > 7 && info[7].IsString() ? info[7].As<Napi::String>().Utf8Value() : "cpu");
+    SampleNoise noise(static_cast<uint64_t>(arg(0)), arg(1), arg(2), device);
     const bool uniform = info[6].As<Napi::Boolean>().Value();
     auto k = static_cast<SampleNoiseKind>(kind);
-    return TensorHandle::Wrap(env, uniform ? noise.uniform(k, arg(4), shape) : noise.normal(k, arg(4), shape));
+    return TensorHandle::Wrap(env, (uniform ? noise.uniform(k, arg(4), shape) : noise.normal(k, arg(4), shape)).cpu());
   });
 }
 
@@ -174,6 +195,7 @@ Napi::Value SampleNoiseHook(const Napi::CallbackInfo& info) {
 
 void register_sampler(Napi::Env env, Napi::Object exports) {
   exports.Set("sample", Napi::Function::New(env, Sample));
+  exports.Set("sampleSyncs", Napi::Function::New(env, SampleSyncsHook));
   exports.Set("samplerAncestralStep", Napi::Function::New(env, AncestralStepHook));
   exports.Set("samplerDdimStep", Napi::Function::New(env, DdimStepHook));
   exports.Set("sampleNoise", Napi::Function::New(env, SampleNoiseHook));

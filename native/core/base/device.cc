@@ -1,5 +1,7 @@
 #include "core/base/device.h"
 
+#include <cstdlib>
+
 #include "core/base/error.h"
 
 namespace lcmd {
@@ -19,8 +21,19 @@ c10::Device parse_device(const std::string& name) {
     LCMD_CHECK(index < int64_t(torch::cuda::device_count()), "E_DEVICE",
                "device '" + name + "' requested, but only " + std::to_string(torch::cuda::device_count()) + " GPU(s) are visible");
     device = c10::Device(at::kCUDA, index);
+    // fp32 matmuls and convolutions on CUDA use TF32 tensor cores (8x the fp32 rate on H100), as PyTorch's
+    // matmul precision "high" does; LCMD_TF32=0 keeps full fp32 (e.g. for exact CPU parity).
+    const char* tf32 = std::getenv("LCMD_TF32");
+    const bool allow = !(tf32 && std::string(tf32) == "0");
+    at::globalContext().setAllowTF32CuBLAS(allow);
+    at::globalContext().setAllowTF32CuDNN(allow);
   }
   return device;
+}
+
+at::Tensor host_to_device(const at::Tensor& host, c10::Device device) {
+  if (!device.is_cuda() || host.is_cuda()) return host.to(device);
+  return host.pin_memory().to(device, /*non_blocking=*/true);
 }
 
 }  // namespace lcmd

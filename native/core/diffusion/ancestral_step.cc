@@ -16,11 +16,13 @@ PosteriorCoefficients posterior_coefficients(const at::Tensor& alpha_s, const at
 }
 
 at::Tensor ancestral_update(const at::Tensor& z_t, const at::Tensor& e_hat, const at::Tensor& noise, const StepTimes& times) {
-  auto scalar = [](double v) { return torch::full({}, v, at::kDouble); };
-  auto coefficients = posterior_coefficients(scalar(times.alpha_s), scalar(times.sigma_s), scalar(times.alpha_t), scalar(times.sigma_t));
-  const double coef_z = coefficients.coef_z.item<double>();
-  const double coef_x = coefficients.coef_x.item<double>();
-  const double std_q = std::sqrt(coefficients.var.item<double>());
+  // the coefficients of posterior_coefficients, in host doubles: nothing here reads a tensor back
+  const double alpha_ts = times.alpha_t / times.alpha_s;
+  const double sigma_s2 = times.sigma_s * times.sigma_s, sigma_t2 = times.sigma_t * times.sigma_t;
+  const double sigma_ts2 = std::max(0.0, sigma_t2 - alpha_ts * alpha_ts * sigma_s2);
+  const double coef_z = alpha_ts * sigma_s2 / sigma_t2;
+  const double coef_x = times.alpha_s * sigma_ts2 / sigma_t2;
+  const double std_q = std::sqrt(sigma_ts2 * sigma_s2 / sigma_t2);
   return z_t * static_cast<float>(coef_z) + e_hat * static_cast<float>(coef_x) + noise * static_cast<float>(std_q);
 }
 

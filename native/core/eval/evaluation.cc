@@ -54,7 +54,7 @@ VlbReport estimate_vlb(LcmdModelImpl& model, const at::Tensor& tokens, const at:
     auto c = slice_or_undefined(classes, start, b);
     if (c.defined()) c = c.to(device);
     auto e_x = torch::embedding(table, x);
-    auto eps0 = counter_normal(example_keys(seed, 0, start, b, kEvalEps0), N * d, device).view({b, N, d});
+    auto eps0 = counter_normal(ExampleStreams{seed, uint64_t(0), start, b, kEvalEps0}, N * d, device).view({b, N, d});
     auto logits0 = model.forward(alpha_0 * e_x + sigma_0 * eps0, torch::zeros({b}, e_x.options()), c);
     recon += torch::nn::functional::cross_entropy(logits0.reshape({-1, K}), x.reshape({-1}),
                                                   torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
@@ -62,11 +62,11 @@ VlbReport estimate_vlb(LcmdModelImpl& model, const at::Tensor& tokens, const at:
     prior += prior_kl(e_x, schedule.alpha(1.0), schedule.sigma(1.0)).sum().item<double>();
     for (int64_t k = 0; k < importance_samples; ++k) {
       auto cpu = c10::Device(at::kCPU);
-      auto u_choice = counter_uniform(example_keys(seed, k, start, b, kEvalChoice), 1, cpu).view({b});
-      auto u_value = counter_uniform(example_keys(seed, k, start, b, kEvalLevel), 1, cpu).view({b});
+      auto u_choice = counter_uniform(ExampleStreams{seed, uint64_t(k), start, b, kEvalChoice}, 1, cpu).view({b});
+      auto u_value = counter_uniform(ExampleStreams{seed, uint64_t(k), start, b, kEvalLevel}, 1, cpu).view({b});
       auto samples = sample_logsnr_importance(schedule, u_choice, u_value);
       auto t = samples.t.to(at::kFloat).to(device);
-      auto eps = counter_normal(example_keys(seed, k, start, b, kEvalEpsT), N * d, device).view({b, N, d});
+      auto eps = counter_normal(ExampleStreams{seed, uint64_t(k), start, b, kEvalEpsT}, N * d, device).view({b, N, d});
       auto alpha = schedule.alpha(t).to(at::kFloat).view({-1, 1, 1}), sigma = schedule.sigma(t).to(at::kFloat).view({-1, 1, 1});
       auto logits = model.forward(alpha * e_x + sigma * eps, t, c);
       auto e_hat = model.predicted_embedding(logits);
@@ -115,9 +115,9 @@ std::vector<NoiseLevelRow> noise_level_table(LcmdModelImpl& model, const at::Ten
       auto c = slice_or_undefined(classes, start, b);
       if (c.defined()) c = c.to(device);
       // t uniform within the bin, fixed per example by the seed
-      auto u = counter_uniform(example_keys(seed, bin, start, b, kTableEps + 1), 1, device).view({b});
+      auto u = counter_uniform(ExampleStreams{seed, uint64_t(bin), start, b, kTableEps + 1}, 1, device).view({b});
       auto t = row.t_low + u * (row.t_high - row.t_low);
-      auto eps = counter_normal(example_keys(seed, bin, start, b, kTableEps), N * d, device).view({b, N, d});
+      auto eps = counter_normal(ExampleStreams{seed, uint64_t(bin), start, b, kTableEps}, N * d, device).view({b, N, d});
       auto e_x = torch::embedding(table, x);
       auto alpha = schedule.alpha(t).to(at::kFloat).view({-1, 1, 1}), sigma = schedule.sigma(t).to(at::kFloat).view({-1, 1, 1});
       auto logits = model.forward(alpha * e_x + sigma * eps, t, c);

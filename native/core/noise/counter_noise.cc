@@ -2,6 +2,8 @@
 
 #include <ATen/Parallel.h>
 
+#include <vector>
+
 #include "core/noise/counter_noise_math.h"
 #include "core/base/error.h"
 
@@ -9,15 +11,16 @@ namespace lcmd {
 
 namespace {
 
-at::Tensor counter_noise_cpu(const at::Tensor& keys, int64_t m, bool normal) {
-  auto keys_cpu = keys.to(at::kCPU, at::kLong).contiguous();
-  int64_t rows = keys_cpu.size(0);
+at::Tensor counter_noise_cpu(const ExampleStreams& streams, int64_t m, bool normal) {
+  const int64_t rows = streams.count;
+  std::vector<uint64_t> keys(rows);
+  for (int64_t r = 0; r < rows; ++r)
+    keys[r] = stream_key(streams.seed, streams.a, static_cast<uint64_t>(streams.first + r), streams.purpose);
   auto out = torch::empty({rows, m}, at::kFloat);
-  const int64_t* k = keys_cpu.data_ptr<int64_t>();
   float* o = out.data_ptr<float>();
   at::parallel_for(0, rows * m, 4096, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      uint64_t key = static_cast<uint64_t>(k[i / m]);
+      uint64_t key = keys[i / m];
       uint64_t index = static_cast<uint64_t>(i % m);
       o[i] = normal ? counter_normal(key, index) : counter_uniform(key, index);
     }
@@ -25,27 +28,19 @@ at::Tensor counter_noise_cpu(const at::Tensor& keys, int64_t m, bool normal) {
   return out;
 }
 
-at::Tensor counter_noise(const at::Tensor& keys, int64_t m, c10::Device device, bool normal) {
-  LCMD_CHECK(keys.dim() == 1, "E_SHAPE", "counter noise keys must be a 1-D tensor");
+at::Tensor counter_noise(const ExampleStreams& streams, int64_t m, c10::Device device, bool normal) {
+  LCMD_CHECK(streams.count >= 0 && streams.first >= 0, "E_SHAPE", "counter noise needs a non-negative first row and row count");
   LCMD_CHECK(m >= 0, "E_SHAPE", "counter noise row length must be non-negative");
 #ifdef LCMD_WITH_CUDA
-  if (device.is_cuda()) return counter_noise_cuda(keys, m, normal, device);
+  if (device.is_cuda()) return counter_noise_cuda(streams, m, normal, device);
 #endif
-  return counter_noise_cpu(keys, m, normal).to(device);
+  return counter_noise_cpu(streams, m, normal).to(device);
 }
 
 }  // namespace
 
-at::Tensor counter_normal(const at::Tensor& keys, int64_t m, c10::Device device) { return counter_noise(keys, m, device, true); }
+at::Tensor counter_normal(const ExampleStreams& streams, int64_t m, c10::Device device) { return counter_noise(streams, m, device, true); }
 
-at::Tensor counter_uniform(const at::Tensor& keys, int64_t m, c10::Device device) { return counter_noise(keys, m, device, false); }
-
-at::Tensor example_keys(uint64_t seed, uint64_t step, int64_t first_example, int64_t count, uint64_t purpose) {
-  auto keys = torch::empty({count}, at::kLong);
-  auto* k = keys.data_ptr<int64_t>();
-  for (int64_t r = 0; r < count; ++r)
-    k[r] = static_cast<int64_t>(stream_key(seed, step, static_cast<uint64_t>(first_example + r), purpose));
-  return keys;
-}
+at::Tensor counter_uniform(const ExampleStreams& streams, int64_t m, c10::Device device) { return counter_noise(streams, m, device, false); }
 
 }  // namespace lcmd

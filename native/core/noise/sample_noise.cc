@@ -30,19 +30,19 @@ SampleNoise::SampleNoise(uint64_t seed, int64_t first_sample, int64_t count, c10
   LCMD_CHECK(first_sample >= 0 && count >= 0, "E_RANGE", "sample noise needs a non-negative first sample and count");
 }
 
-at::Tensor SampleNoise::keys(SampleNoiseKind kind, int64_t grid_index, int64_t repeat) const {
-  // example_keys(seed, a, first, count, purpose) keys stream (a, sample, purpose); the grid index is `a`, and the
-  // purpose holds the kind and the repeat (repeat 0 is the plain stream of that kind).
+ExampleStreams SampleNoise::streams(SampleNoiseKind kind, int64_t grid_index, int64_t repeat) const {
+  // stream (a, sample, purpose): the grid index is `a`, and the purpose holds the kind and the repeat (repeat 0 is the
+  // plain stream of that kind).
   const uint64_t purpose = kSamplingPurpose + static_cast<uint64_t>(kind) + kKinds * static_cast<uint64_t>(repeat);
-  return example_keys(seed_, static_cast<uint64_t>(grid_index), first_sample_, count_, purpose);
+  return {seed_, static_cast<uint64_t>(grid_index), first_sample_, count_, purpose};
 }
 
 at::Tensor SampleNoise::normal(SampleNoiseKind kind, int64_t grid_index, at::IntArrayRef shape, int64_t repeat) const {
-  return counter_normal(keys(kind, grid_index, repeat), per_sample_numel(shape), device_).view(with_rows(count_, shape));
+  return counter_normal(streams(kind, grid_index, repeat), per_sample_numel(shape), device_).view(with_rows(count_, shape));
 }
 
 at::Tensor SampleNoise::uniform(SampleNoiseKind kind, int64_t grid_index, at::IntArrayRef shape, int64_t repeat) const {
-  return counter_uniform(keys(kind, grid_index, repeat), per_sample_numel(shape), device_).view(with_rows(count_, shape));
+  return counter_uniform(streams(kind, grid_index, repeat), per_sample_numel(shape), device_).view(with_rows(count_, shape));
 }
 
 }  // namespace lcmd

@@ -11,6 +11,8 @@
 
 #include <cstdint>
 
+#include "core/noise/counter_noise.h"
+
 namespace lcmd {
 
 enum class SampleNoiseKind : uint64_t {
@@ -35,7 +37,7 @@ class SampleNoise {
   at::Tensor uniform(SampleNoiseKind kind, int64_t grid_index, at::IntArrayRef shape, int64_t repeat = 0) const;
 
  private:
-  at::Tensor keys(SampleNoiseKind kind, int64_t grid_index, int64_t repeat) const;
+  ExampleStreams streams(SampleNoiseKind kind, int64_t grid_index, int64_t repeat) const;
 
   uint64_t seed_;
   int64_t first_sample_;

@@ -16,7 +16,7 @@ struct TrainingNoise {
   at::Tensor drop_uniforms;  // [B, N]
   at::Tensor ratio_uniforms; // [B]
   at::Tensor class_uniforms; // [B]
-  at::Tensor self_cond_uniforms; // [B] self-conditioning coin
+  at::Tensor self_cond_uniforms; // [B] self-conditioning coin, on the host: it picks the rows of a first pass
 };
 
 // example_offset: index of this batch's first example within the step's global batch.

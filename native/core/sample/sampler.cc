@@ -2,7 +2,9 @@
 
 #include <cmath>
 
+#include "core/base/device.h"
 #include "core/base/error.h"
+#include "core/base/sync_probe.h"
 #include "core/noise/sample_noise.h"
 #include "core/sample/sampler_guidance.h"
 #include "core/diffusion/ancestral_step.h"
@@ -66,7 +68,7 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, int6
   const auto grid = time_grid(steps, schedule, options.grid_shift);
   const SampleNoise noise(options.seed, first, count, device);
   const auto table = denoiser.embeddings().to(device, at::kFloat);
-  const auto classes = options.classes.defined() ? options.classes.narrow(0, first, count).to(device, at::kLong) : at::Tensor();
+  const auto classes = options.classes.defined() ? host_to_device(options.classes.narrow(0, first, count).to(at::kLong), device) : at::Tensor();
   const auto known = options.known.defined() ? options.known.rows(first, count, device) : KnownTokens{};
   const auto float_on_device = at::TensorOptions().dtype(at::kFloat).device(device);
 
@@ -188,7 +190,9 @@ void validate_sampler_options(const Denoiser& denoiser, const SamplerOptions& op
 }
 
 SampleResult sample(Denoiser& denoiser, const SamplerOptions& options, const TaskContext& ctx) {
-  validate_sampler_options(denoiser, options);
+  validate_sampler_options(denoiser, options);  // on the host inputs, before any device work
+  // From here on the host reads the device once per batch: its tokens (and probabilities), in read_to_host.
+  SyncProbe::DevicePhase device_phase;
   torch::NoGradGuard no_grad;
   const int64_t n = options.n, n_tokens = denoiser.num_tokens();
   const int64_t batches = (n + options.batch_size - 1) / options.batch_size;
@@ -201,8 +205,8 @@ SampleResult sample(Denoiser& denoiser, const SamplerOptions& options, const Tas
     const int64_t first = b * options.batch_size;
     const int64_t count = std::min(options.batch_size, n - first);
     auto batch = sample_batch(denoiser, options, first, count, b, batches, ctx);
-    result.tokens.narrow(0, first, count).copy_(batch.tokens.to(at::kCPU, at::kInt));
-    if (options.return_probs) result.probs.narrow(0, first, count).copy_(batch.probs.to(at::kCPU, at::kFloat));
+    result.tokens.narrow(0, first, count).copy_(read_to_host(batch.tokens.to(at::kInt), "sampled tokens"));
+    if (options.return_probs) result.probs.narrow(0, first, count).copy_(read_to_host(batch.probs.to(at::kFloat), "final probabilities"));
     result.forward_calls += result.evaluations_per_sample;
     result.forward_rows += batch.forward_rows;
   }

@@ -1,11 +1,13 @@
 #include "core/sample/sampler_infill.h"
 
+#include "core/base/device.h"
+
 namespace lcmd {
 
 KnownTokens KnownTokens::rows(int64_t first, int64_t count, c10::Device device) const {
   auto pick = [&](const at::Tensor& t) { return t.size(0) == 1 ? t.expand({count, t.size(1)}) : t.narrow(0, first, count); };
-  auto m = pick(mask).to(device, at::kBool).contiguous();
-  auto x = pick(tokens).to(device, at::kLong);
+  auto m = host_to_device(pick(mask).to(at::kBool).contiguous(), device);
+  auto x = host_to_device(pick(tokens).to(at::kLong).contiguous(), device);
   return {at::where(m, x, at::zeros_like(x)).contiguous(), m};
 }
 

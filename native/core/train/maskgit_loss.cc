@@ -18,17 +18,18 @@ MaskgitLoss maskgit_loss(LcmdModelImpl& model, const TrainConfig& config, const 
   auto masked = maskgit_training_mask(noise);
   auto input = model.masked_input(tokens, masked);
   auto logits = model.forward(input, torch::zeros_like(noise.t), classes);  // [B, N, K]
-  const int64_t vocab = logits.size(-1);
-  auto flat_mask = masked.reshape({-1});
-  auto picked = logits.reshape({-1, vocab}).index({flat_mask});
-  auto targets = tokens.reshape({-1}).index({flat_mask});
-  auto log_p = torch::log_softmax(picked, -1);
-  auto nll = -log_p.gather(1, targets.unsqueeze(1)).squeeze(1);
+  // Means over the masked positions as weighted sums over all of them: boolean indexing would need the count of
+  // masked positions on the host (a sync on CUDA).
+  auto weight = masked.to(at::kFloat);
+  auto count = weight.sum();
+  auto masked_mean = [&](const at::Tensor& per_position) { return (per_position * weight).sum() / count; };
+  auto log_p = torch::log_softmax(logits.to(at::kFloat), -1);  // [B, N, K]
+  auto nll = -log_p.gather(-1, tokens.unsqueeze(-1)).squeeze(-1);  // [B, N]
   MaskgitLoss out;
-  out.ce = nll.mean();
+  out.ce = masked_mean(nll);
   const double eps = config.label_smoothing;
-  out.total = eps > 0 ? ((1 - eps) * nll - eps * log_p.mean(-1)).mean() : out.ce;
-  out.accuracy = (picked.argmax(-1) == targets).to(at::kFloat).mean();
+  out.total = eps > 0 ? masked_mean((1 - eps) * nll - eps * log_p.mean(-1)) : out.ce;
+  out.accuracy = masked_mean((logits.argmax(-1) == tokens).to(at::kFloat));
   return out;
 }
 

@@ -2,7 +2,10 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
+#include "core/base/device.h"
+#include "core/base/error.h"
 #include "core/train/consistency_loss.h"
 #include "core/train/maskgit_loss.h"
 #include "core/train/token_dropping.h"
@@ -13,6 +16,19 @@ namespace {
 
 // [B] float64 schedule values -> [B, 1, 1] in the dtype of `like`
 at::Tensor per_example(const at::Tensor& v, const at::Tensor& like) { return v.to(like.scalar_type()).view({-1, 1, 1}); }
+
+// The examples whose self-conditioning coin (a host tensor) falls below the rate, as an index on `device`. Picked on
+// the host from host values, so that the size of the first pass is known without waiting for the device.
+at::Tensor self_cond_rows(const at::Tensor& coins, double rate, c10::Device device) {
+  LCMD_CHECK(coins.is_cpu() && coins.dim() == 1, "E_NATIVE", "the self-conditioning coins must be a 1-D host tensor");
+  auto u = coins.to(at::kFloat).contiguous();
+  const float* p = u.data_ptr<float>();
+  const float threshold = static_cast<float>(rate);  // compared in float32, as a tensor comparison would
+  std::vector<int64_t> rows;
+  for (int64_t i = 0; i < u.numel(); ++i)
+    if (p[i] < threshold) rows.push_back(i);
+  return host_to_device(torch::tensor(rows, at::kLong), device);
+}
 
 LossTerms maskgit_terms(LcmdModelImpl& model, const TrainConfig& config, const ObjectiveInputs& in, const at::Tensor& classes) {
   auto loss = maskgit_loss(model, config, in.tokens, classes, *in.noise);
@@ -65,7 +81,7 @@ LossTerms compute_losses(LcmdModelImpl& student, LcmdModelImpl& teacher, const T
   if (mc.self_condition) {
     torch::NoGradGuard no_grad;
     self_cond = torch::zeros_like(e_x);
-    auto rows = torch::nonzero(noise.self_cond_uniforms < config.self_cond_rate).reshape({-1});
+    auto rows = self_cond_rows(noise.self_cond_uniforms, config.self_cond_rate, e_x.device());
     if (rows.numel() > 0) {
       auto pick = [&](const at::Tensor& x) { return x.defined() ? x.index_select(0, rows) : x; };
       auto first = student.forward(pick(z_t), pick(noise.t), pick(classes), {at::Tensor(), pick(dropped)});

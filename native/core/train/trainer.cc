@@ -4,6 +4,7 @@
 
 #include "core/base/compat.h"
 #include "core/base/device.h"
+#include "core/base/sync_probe.h"
 #include "core/train/checkpoint_tensor.h"
 #include "core/train/ema.h"
 #include "core/base/error.h"
@@ -92,9 +93,11 @@ void Trainer::validate_batch(const at::Tensor& tokens, const at::Tensor& classes
 }
 
 StepResult Trainer::step(const at::Tensor& tokens_in, const at::Tensor& classes_in, int64_t example_offset) {
-  validate_batch(tokens_in, classes_in);
-  auto tokens = tokens_in.to(device_, at::kLong);
-  auto classes = classes_in.defined() ? classes_in.to(device_, at::kLong) : classes_in;
+  validate_batch(tokens_in, classes_in);  // on the caller's (host) tensors, before any device work
+  // From here on the host reads the device once: the loss terms and the gradient norm, in one copy (sync_probe.h).
+  SyncProbe::DevicePhase device_phase;
+  auto tokens = host_to_device(tokens_in.to(at::kLong), device_);
+  auto classes = classes_in.defined() ? host_to_device(classes_in.to(at::kLong), device_) : classes_in;
   const auto& mc = model_->config();
   const int64_t batch = tokens.size(0);
 
@@ -111,41 +114,36 @@ StepResult Trainer::step(const at::Tensor& tokens_in, const at::Tensor& classes_
     compat::AutocastScope autocast(config_.precision == "bf16");
     terms = compute_losses(*model_, teacher(), config_, {tokens, classes, &noise, r.lambda_cm, r.lambda_diff});
   }
-  r.loss = terms.total.item<double>();
-  bool finite_loss = std::isfinite(r.loss);
-  if (finite_loss) terms.total.backward();
+  // Backward runs whatever the loss, so that nothing waits for its value; a non-finite loss skips the update below.
+  terms.total.backward();
 
   std::vector<at::Tensor> grads;
   for (auto& p : params_) {
     if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-    // a non-finite local loss poisons the gradients, so every rank sees it after the all-reduce and skips together
-    if (!finite_loss) p.mutable_grad().fill_(std::numeric_limits<float>::quiet_NaN());
     grads.push_back(p.grad());
   }
-  if (sync_) sync_(grads);
-
-  double norm_sq = 0;
-  {
-    torch::NoGradGuard no_grad;
-    auto norms = at::_foreach_norm(grads);
-    norm_sq = torch::stack(norms).to(at::kDouble).pow(2).sum().item<double>();
+  torch::NoGradGuard no_grad;
+  if (sync_) {
+    // A non-finite local loss poisons one gradient, so every rank sees a non-finite norm after the all-reduce and
+    // all skip together; decided on the device (0 or NaN added).
+    auto poison = torch::where(torch::isfinite(terms.total.detach()), 0.0, std::numeric_limits<double>::quiet_NaN());
+    grads.front().add_(poison.to(grads.front().scalar_type()));
+    sync_(grads);
   }
-  r.grad_norm = std::sqrt(norm_sq);
-  r.recon = terms.recon.item<double>();
-  r.ce = terms.ce.item<double>();
-  r.diff = terms.diff.item<double>();
-  r.cm = terms.cm.item<double>();
-  r.prior = terms.prior.item<double>();
-  r.accuracy_t = terms.accuracy_t.item<double>();
+  auto norm_sq = torch::stack(at::_foreach_norm(grads)).to(at::kDouble).pow(2).sum();
+  auto as_double = [](const at::Tensor& v) { return v.detach().to(at::kDouble).reshape({}); };
+  auto values = read_to_host(torch::stack({as_double(terms.total), as_double(terms.recon), as_double(terms.ce), as_double(terms.diff),
+                                           as_double(terms.cm), as_double(terms.prior), as_double(terms.accuracy_t), norm_sq}),
+                             "loss terms and gradient norm");
+  const double* v = values.data_ptr<double>();
+  r.loss = v[0], r.recon = v[1], r.ce = v[2], r.diff = v[3], r.cm = v[4], r.prior = v[5], r.accuracy_t = v[6];
+  r.grad_norm = std::sqrt(v[7]);
 
-  if (!std::isfinite(r.grad_norm)) {
+  if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) {
     r.skipped = true;
     ++skipped_;
   } else {
-    if (config_.grad_clip > 0 && r.grad_norm > config_.grad_clip) {
-      torch::NoGradGuard no_grad;
-      at::_foreach_mul_(grads, config_.grad_clip / (r.grad_norm + 1e-6));
-    }
+    if (config_.grad_clip > 0 && r.grad_norm > config_.grad_clip) at::_foreach_mul_(grads, config_.grad_clip / (r.grad_norm + 1e-6));
     optimizer_->step(r.lr);
     update_emas();
   }
