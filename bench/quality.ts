@@ -15,8 +15,8 @@
  * DIR keeps the tokenizer, the token files and the scorer between runs (trained here when missing). Each variant
  * trains once, from the same seed and data order; at each milestone (cumulative steps) it samples n images (n / 10
  * per class) with every sampler listed for its method, decodes them and scores them against a fixed random subset
- * of MNIST test digits, with the real-vs-real floor at the same n. Training time is recorded so that variants can
- * also be compared at equal wall-clock time: with --equal-time yes and a MaskGIT variant listed first, every later
+ * of MNIST test digits, with the real-vs-real floor at the same n. Training time (CPU seconds, see trainingClock) is
+ * recorded so that variants can also be compared at equal training time: with --equal-time yes and a MaskGIT variant listed first, every later
  * variant is also sampled and scored at the step where its own cumulative training time first reaches MaskGIT's at
  * each milestone (rows with `equalTimeTo`; timing pauses while it samples). The JSON holds every number; the PNG puts a 10 x 10 grid of each
  * variant's samples at the last milestone side by side.
@@ -37,6 +37,16 @@ import { Tokenizer, TOKENIZER_PRESETS } from '../lib/tokenizer';
 import { Trainer } from '../lib/trainer';
 import { loadTokenizerCodebook } from '../lib/training-run';
 import { parseBenchArgs } from './args';
+
+/**
+ * Training time is the process's CPU time (user + system), not the wall clock: on a shared machine other jobs stretch
+ * the wall time of one variant and not another's, and would move the equal-time comparison point. With one libtorch
+ * thread (the bench's setting) it equals the wall time on an idle core.
+ */
+function trainingClock(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
 
 interface SamplerSpec {
   sampler: NonNullable<SampleOptions['sampler']>;
@@ -214,7 +224,8 @@ async function main(): Promise<void> {
       writeFileAtomic(args.out, JSON.stringify(report, null, 2) + '\n');
     };
     for (const milestone of milestones) {
-      const cached = fs.existsSync(checkpointAt(milestone)) ? (JSON.parse(fs.readFileSync(`${checkpointAt(milestone)}.json`, 'utf8')) as { trainSeconds: number }) : undefined;
+      const cached = fs.existsSync(checkpointAt(milestone)) ? (JSON.parse(fs.readFileSync(`${checkpointAt(milestone)}.json`, 'utf8')) as { trainSeconds: number; clock?: string }) : undefined;
+      if (cached && cached.clock !== 'cpu') log(`warning: ${checkpointAt(milestone)}.json was timed by the wall clock (an older bench): its training time is not comparable with CPU times`);
       // a cached checkpoint is skipped to when no baseline time to match lies before it
       if (cached && trainer.steps < milestone && !pending.some((target) => target.trainSeconds < cached.trainSeconds)) {
         trainer.dispose();
@@ -224,28 +235,27 @@ async function main(): Promise<void> {
         while (pending.length && pending[0].trainSeconds <= trainSeconds) pending.shift();
       }
       let from = trainer.steps;
-      let started = process.hrtime.bigint();
+      let started = trainingClock();
       while (trainer.steps < milestone) {
         const b = await data.next();
         await trainer.step({ tokens: b.tokens, labels: b.labels });
         b.tokens.dispose();
         b.labels?.dispose();
-        const now = process.hrtime.bigint();
-        const elapsed = trainSeconds + Number(now - started) / 1e9;
+        const elapsed = trainSeconds + (trainingClock() - started);
         if (pending.length && elapsed >= pending[0].trainSeconds) {
           // the baseline's training time is reached: evaluate here too (timing paused), without a checkpoint
           const target = pending.shift()!;
           await evaluate({ step: trainer.steps, trainSeconds: elapsed, msPerStep: (1000 * (elapsed - trainSeconds)) / Math.max(1, trainer.steps - from), equalTimeTo: { variant: target.variant, step: target.step }, samples: [] });
           trainSeconds = elapsed;
           from = trainer.steps;
-          started = process.hrtime.bigint();
+          started = trainingClock();
         }
       }
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const seconds = trainingClock() - started;
       trainSeconds += seconds;
       if (!fs.existsSync(checkpointAt(milestone))) {
         await trainer.save(checkpointAt(milestone));
-        writeFileAtomic(`${checkpointAt(milestone)}.json`, JSON.stringify({ trainSeconds, msPerStep: (1000 * seconds) / Math.max(1, milestone - from) }) + '\n');
+        writeFileAtomic(`${checkpointAt(milestone)}.json`, JSON.stringify({ trainSeconds, msPerStep: (1000 * seconds) / Math.max(1, milestone - from), clock: 'cpu' }) + '\n');
       }
       const timing = JSON.parse(fs.readFileSync(`${checkpointAt(milestone)}.json`, 'utf8')) as { trainSeconds: number; msPerStep: number };
       await evaluate({ step: milestone, trainSeconds: timing.trainSeconds, msPerStep: timing.msPerStep, samples: [] });
