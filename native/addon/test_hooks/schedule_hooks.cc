@@ -54,12 +54,21 @@ Napi::Value ScheduleValues(const Napi::CallbackInfo& info) {
 Napi::Value PosteriorCoefficientsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    auto c = posterior_coefficients(doubles_in(info[0], "alphaS"), doubles_in(info[1], "sigmaS"), doubles_in(info[2], "alphaT"),
-                                    doubles_in(info[3], "sigmaT"));
+    auto alpha_s = doubles_in(info[0], "alphaS"), sigma_s = doubles_in(info[1], "sigmaS"), alpha_t = doubles_in(info[2], "alphaT"),
+         sigma_t = doubles_in(info[3], "sigmaT");
+    const int64_t n = alpha_s.numel();
+    LCMD_CHECK(sigma_s.numel() == n && alpha_t.numel() == n && sigma_t.numel() == n, "E_SHAPE", "the four arrays must have one length");
+    auto coef_z = torch::empty({n}, at::kDouble), coef_x = torch::empty({n}, at::kDouble), var = torch::empty({n}, at::kDouble);
+    for (int64_t i = 0; i < n; ++i) {
+      const auto c = posterior_coefficients({alpha_s[i].item<double>(), sigma_s[i].item<double>(), alpha_t[i].item<double>(), sigma_t[i].item<double>()});
+      coef_z[i] = c.coef_z;
+      coef_x[i] = c.coef_x;
+      var[i] = c.var;
+    }
     auto out = Napi::Object::New(env);
-    out.Set("coefZ", doubles_out(env, c.coef_z));
-    out.Set("coefX", doubles_out(env, c.coef_x));
-    out.Set("variance", doubles_out(env, c.var));
+    out.Set("coefZ", doubles_out(env, coef_z));
+    out.Set("coefX", doubles_out(env, coef_x));
+    out.Set("variance", doubles_out(env, var));
     return out;
   });
 }

@@ -7,15 +7,13 @@
 
 namespace lcmd {
 
-// q(z_s | z_t, x) for s < t, elementwise over broadcastable float64 tensors of alpha/sigma at s and t.
-// mu_Q = coef_z * z_t + coef_x * e_x, variance var.
+// q(z_s | z_t, x) for s <= t, in host doubles: mu_Q = coef_z * z_t + coef_x * e_x, variance var.
 struct PosteriorCoefficients {
-  at::Tensor coef_z;
-  at::Tensor coef_x;
-  at::Tensor var;
+  double coef_z;
+  double coef_x;
+  double var;
 };
-PosteriorCoefficients posterior_coefficients(const at::Tensor& alpha_s, const at::Tensor& sigma_s, const at::Tensor& alpha_t,
-                                             const at::Tensor& sigma_t);
+PosteriorCoefficients posterior_coefficients(const StepTimes& times);
 
 // mu_Q(z_t, e_hat) + sigma_Q * noise, with noise ~ N(0, I) of z_t's shape.
 at::Tensor ancestral_update(const at::Tensor& z_t, const at::Tensor& e_hat, const at::Tensor& noise, const StepTimes& times);
