@@ -1,6 +1,6 @@
 // CUDA twin of the CPU counter noise in native/core/noise/counter_noise.cc; the per-element math is shared
-// (native/core/noise/counter_noise_math.h), so both devices produce the same numbers up to float rounding of
-// logf/cosf. Each thread derives its row's stream key itself: nothing is copied from the host.
+// (native/core/noise/counter_noise_math.h, no libm call), so both devices produce the same bits. Each thread derives
+// its row's stream key itself: nothing is copied from the host.
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/torch.h>

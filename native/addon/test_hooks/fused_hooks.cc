@@ -5,7 +5,10 @@
 #include "addon/modules.h"
 #include "addon/tensor_handle.h"
 #include "core/fused/cpu_features.h"
+#include "core/fused/counter_noise_fill.h"
 #include "core/fused/gelu.h"
+#include "core/noise/counter_noise.h"
+#include "core/noise/counter_noise_math.h"
 
 namespace lcmd::addon {
 
@@ -40,8 +43,35 @@ Napi::Value FusedGelu(const Napi::CallbackInfo& info) {
   });
 }
 
+// counterNoiseBuilds(seed, rows, m, normal) -> {cpuPath, value, baseline}: rows streams stream_key(seed, 0, r, 0) of m
+// elements, as counter_normal / counter_uniform make them (the build this CPU runs, threaded) and from the baseline
+// build alone, both [rows, m] float32.
+Napi::Value CounterNoiseBuilds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    const auto seed = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+    const int64_t rows = info[1].As<Napi::Number>().Int64Value(), m = info[2].As<Napi::Number>().Int64Value();
+    const bool normal = info[3].As<Napi::Boolean>().Value();
+    LCMD_CHECK(rows >= 0 && m >= 0, "E_SHAPE", "rows and m must be non-negative");
+    const ExampleStreams streams{seed, 0, 0, rows, 0};
+    auto value = normal ? counter_normal(streams, m, at::kCPU) : counter_uniform(streams, m, at::kCPU);
+    std::vector<uint64_t> keys(rows);
+    for (int64_t r = 0; r < rows; ++r) keys[r] = stream_key(seed, 0, static_cast<uint64_t>(r), 0);
+    auto baseline = torch::empty({rows, m}, at::kFloat);
+    fused::fill_counter_noise(keys.data(), m, 0, rows * m, normal, baseline.data_ptr<float>(), fused::NoiseCpuPath::kBaseline);
+    auto out = Napi::Object::New(env);
+    out.Set("cpuPath", Napi::String::New(env, fused::counter_noise_cpu_path()));
+    out.Set("value", TensorHandle::Wrap(env, value));
+    out.Set("baseline", TensorHandle::Wrap(env, baseline));
+    return out;
+  });
+}
+
 }  // namespace
 
-void register_fused_hooks(Napi::Env env, Napi::Object exports) { exports.Set("fusedGelu", Napi::Function::New(env, FusedGelu)); }
+void register_fused_hooks(Napi::Env env, Napi::Object exports) {
+  exports.Set("fusedGelu", Napi::Function::New(env, FusedGelu));
+  exports.Set("counterNoiseBuilds", Napi::Function::New(env, CounterNoiseBuilds));
+}
 
 }  // namespace lcmd::addon

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "core/fused/counter_noise_fill.h"
 #include "core/noise/counter_noise_math.h"
 #include "core/base/error.h"
 
@@ -19,11 +20,7 @@ at::Tensor counter_noise_cpu(const ExampleStreams& streams, int64_t m, bool norm
   auto out = torch::empty({rows, m}, at::kFloat);
   float* o = out.data_ptr<float>();
   at::parallel_for(0, rows * m, 4096, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      uint64_t key = keys[i / m];
-      uint64_t index = static_cast<uint64_t>(i % m);
-      o[i] = normal ? counter_normal(key, index) : counter_uniform(key, index);
-    }
+    fused::fill_counter_noise(keys.data(), m, begin, end, normal, o);
   });
   return out;
 }

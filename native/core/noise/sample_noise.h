@@ -4,8 +4,8 @@
 // counter-based streams of core/counter_noise.h. A stream is one use of noise at one point of the time grid:
 // the start z_1, the infill draw before the prediction at grid index j, the ancestral draw when leaving grid index j,
 // the final categorical draw; with infill resampling, each repeat of a step is a stream of its own. So a sample's noise does not depend on which batch it lands in, on the batch size, on
-// the other options' draws, on threads, or on how many devices share the run; only the arithmetic of logf/cosf can
-// differ in the last bit between a CPU and a GPU.
+// the other options' draws, on threads, on how many devices share the run, or on whether they are CPUs or GPUs
+// (counter_noise_math.h computes the same bits on both).
 #pragma once
 #include <torch/torch.h>
 
