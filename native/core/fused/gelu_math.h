@@ -3,21 +3,11 @@
 // libtorch's own vectorised erf, which uses the same Abramowitz-Stegun 7.1.26 approximation (|error| <= 1.5e-7).
 #pragma once
 #include <cstdint>
-#include <cstring>
 
+#include "core/base/float_bits.h"
 #include "core/base/host_device.h"
 
 namespace lcmd::fused {
-
-LCMD_HOST_DEVICE float float_from_bits(int32_t bits) {
-#if defined(__CUDA_ARCH__)
-  return __int_as_float(bits);
-#else
-  float out;
-  std::memcpy(&out, &bits, sizeof out);
-  return out;
-#endif
-}
 
 // e^x for x in [-87, 88] (clamped outside): x = k ln2 + r with |r| <= ln2 / 2 (ln2 split in two for exactness),
 // e^r by its degree-6 Taylor polynomial (truncation error r^7 / 7! < 1.3e-7), 2^k built in the exponent bits.
@@ -34,7 +24,7 @@ LCMD_HOST_DEVICE float exp_arith(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  return p * float_from_bits((k + 127) << 23);
+  return p * float_of_bits(static_cast<uint32_t>((k + 127) << 23));
 }
 
 // The pieces both directions need: Phi(x), the standard normal CDF, and phi(x), its density.

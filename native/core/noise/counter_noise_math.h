@@ -4,8 +4,8 @@
 #pragma once
 #include <cstdint>
 #include <cmath>
-#include <cstring>
 
+#include "core/base/float_bits.h"
 #include "core/base/host_device.h"
 
 namespace lcmd {
@@ -33,26 +33,6 @@ LCMD_HOST_DEVICE float counter_uniform(uint64_t key, uint64_t index) { return un
 // the CPU loop from vectorising. Every multiply-add below is an explicit fmaf and no other product feeds a sum, so
 // neither GCC nor nvcc can contract differently: with IEEE division and square root (nvcc's defaults), the CPU (with
 // FMA hardware, or glibc's exact software fmaf) and CUDA give the same bits.
-
-LCMD_HOST_DEVICE uint32_t bits_of_float(float x) {
-#if defined(__CUDA_ARCH__)
-  return __float_as_uint(x);
-#else
-  uint32_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  return bits;
-#endif
-}
-
-LCMD_HOST_DEVICE float float_of_bits(uint32_t bits) {
-#if defined(__CUDA_ARCH__)
-  return __uint_as_float(bits);
-#else
-  float x;
-  std::memcpy(&x, &bits, sizeof x);
-  return x;
-#endif
-}
 
 // ln(u) for a positive normal float u (the uniforms are in [2^-24, 1)), within about 1 ulp. u = 2^e m with
 // m in [sqrt(1/2), sqrt 2); with f = m - 1 (exact) and s = f / (2 + f), ln(1 + f) = 2 atanh(s) = f - s (f - R) where
