@@ -59,6 +59,8 @@ export interface TrainConfig {
   weightRampSteps: number;
   /** 'lcmd' (docs/method.md section 6) or 'vlb' (CSDM: minimise the variational bound) */
   objective: 'lcmd' | 'vlb';
+  /** how t is drawn: 'uniform', or 'learned' (CDCD's time warping: density proportional to the slope of the online CE curve, native/core/train/time_warp.h) */
+  timeWarp: 'uniform' | 'learned';
   dropStrategy: 'bernoulli' | 'count' | 'random-ratio' | 'linear-t';
   dropRate: number;
   dropPlacement: 'before-noise' | 'after-noise';

@@ -362,6 +362,7 @@ export interface NativeTestHooks {
   sampleSyncs(model: object, options: NativeSampleOptions): string[];
   /** one training step under a sync probe: the host-device syncs it makes, by operator (native/core/base/sync_probe.h) */
   trainerStepSyncs(trainer: NativeTrainerHandle, tokens: NativeTensorHandle, classes: NativeTensorHandle | null, control?: boolean): { syncs: string[]; skipped: boolean; loss: number; gradNorm: number };
+  timeWarp(statistics: Float64Array | null, u: Float64Array, t: Float64Array, ce: Float64Array): { bins: number; probabilities: Float64Array; times: Float64Array; batchStatistics: Float64Array };
   fusedGelu(x: NativeTensorHandle, grad: NativeTensorHandle): { fused: boolean; cpuPath: 'avx2+fma' | 'baseline'; value: NativeTensorHandle; gradient: NativeTensorHandle; referenceValue: NativeTensorHandle; referenceGradient: NativeTensorHandle };
   counterNoiseBuilds(seed: number, rows: number, m: number, normal: boolean): { cpuPath: 'avx512' | 'avx2+fma' | 'baseline'; value: NativeTensorHandle; baseline: NativeTensorHandle };
 }

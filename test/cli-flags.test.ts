@@ -72,6 +72,7 @@ const CASES: Case[] = [
   ['train --class-dropout', train('--class-dropout', '2'), bad('--class-dropout', '2', 'expected a number in \\[0, 1\\)')],
   ['train --weight-decay', train('--weight-decay', '-1'), bad('--weight-decay', '-1', 'expected a number >= 0')],
   ['train --grad-clip', train('--grad-clip', 'inf'), bad('--grad-clip', 'inf', 'expected a number >= 0')],
+  ['train --time-warp', train('--time-warp', 'cosine'), bad('--time-warp', 'cosine', 'expected one of uniform, learned')],
   ['train --objective', train('--objective', 'mle'), bad('--objective', 'mle', 'expected one of lcmd, vlb')],
   ['train --device', train('--device', 'gpu'), bad('--device', 'gpu', 'expected cpu, cuda or cuda:N')],
   ['train --device (index)', train('--device', 'cuda:x'), bad('--device', 'cuda:x', 'expected cpu, cuda or cuda:N')],

@@ -166,22 +166,25 @@ describe('process group of one (in process)', () => {
 
 describe('data-parallel training (2 ranks, Gloo on loopback)', () => {
   let single: Record<string, Float32Array>;
+  // with the learned time warp, whose statistics are averaged with the gradients, so t is also world-size independent
+  const WARP = { train: { timeWarp: 'learned' } };
 
   beforeAll(async () => {
     const out = path.join(tmp, 'single');
     fs.mkdirSync(out);
-    expectSucceeded(await runRanks(1, { group: false, out, steps: STEPS, globalBatch: GLOBAL_BATCH }));
+    expectSucceeded(await runRanks(1, { group: false, out, steps: STEPS, globalBatch: GLOBAL_BATCH, ...WARP }));
     single = await loadState(path.join(out, 'rank-0.safetensors'));
   });
 
   test('2 ranks at batch B/2 match 1 process at batch B (model, EMA, teacher, optimizer)', async () => {
     const out = path.join(tmp, 'two');
     fs.mkdirSync(out);
-    const runs = await runRanks(2, { out, steps: STEPS, globalBatch: GLOBAL_BATCH, timeout: 30 });
+    const runs = await runRanks(2, { out, steps: STEPS, globalBatch: GLOBAL_BATCH, timeout: 30, ...WARP });
     expectSucceeded(runs);
     const rank0 = await loadState(path.join(out, 'rank-0.safetensors'));
     const rank1 = await loadState(path.join(out, 'rank-1.safetensors'));
-    const prefixes = ['model.', 'ema.', 'teacher.', 'optim.exp_avg.', 'optim.exp_avg_sq.'];
+    const prefixes = ['model.', 'ema.', 'teacher.', 'optim.exp_avg.', 'optim.exp_avg_sq.', 'time_warp.'];
+    expect(Math.max(...single['time_warp.stats'])).toBeGreaterThan(0);
 
     // training moved the weights, so agreement below is not agreement of untouched initial values
     const fresh = new (native().TrainerHandle)(
@@ -208,7 +211,7 @@ describe('data-parallel training (2 ranks, Gloo on loopback)', () => {
     lines.on('data', (d) => (output += d));
     const code = await launchWorkers({
       nprocPerNode: 2,
-      argv: [process.execPath, WORKER, JSON.stringify({ steps: STEPS / 2, globalBatch: GLOBAL_BATCH, checkpoint, timeout: 30 })],
+      argv: [process.execPath, WORKER, JSON.stringify({ steps: STEPS / 2, globalBatch: GLOBAL_BATCH, checkpoint, timeout: 30, ...WARP })],
       env: { LCMD_NUM_THREADS: '1' },
       stdout: lines,
       stderr: lines,
@@ -222,7 +225,7 @@ describe('data-parallel training (2 ranks, Gloo on loopback)', () => {
     // a world of one (WORLD_SIZE=1) resuming the 2-rank run to the same total step count
     expectSucceeded(await runRanks(1, { out, steps: STEPS, globalBatch: GLOBAL_BATCH, resume: checkpoint, timeout: 30 }));
     const resumed = await loadState(path.join(out, 'rank-0.safetensors'));
-    const diff = compare(single, resumed, ['model.', 'ema.', 'teacher.']);
+    const diff = compare(single, resumed, ['model.', 'ema.', 'teacher.', 'time_warp.']);
     for (const value of Object.values(diff)) expect(value).toBeLessThan(1e-5);
   });
 });

@@ -314,6 +314,8 @@ class LcmdTrainer:
         tc = self.tc
         if tc['objective'] != 'lcmd':
             raise ValueError(f"only the 'lcmd' objective is written here, not {tc['objective']!r}")
+        if tc.get('timeWarp', 'uniform') != 'uniform':
+            raise ValueError(f"only uniform t is written here, not timeWarp {tc['timeWarp']!r}")
         self.device = torch.device(device)
         self.student = load_model(ck, 'model', device).train()
         self.ema = load_model(ck, 'ema', device).requires_grad_(False)

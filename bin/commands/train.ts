@@ -64,6 +64,7 @@ const TRAIN_FLAGS: { flag: string; key: keyof TrainConfig; parser: TrainFlagPars
   { flag: '--class-dropout <p>', key: 'classDropout', parser: unitInterval, text: 'probability of the null class (guidance training)' },
   { flag: '--weight-decay <x>', key: 'weightDecay', parser: nonNegativeNumber, text: 'AdamW weight decay' },
   { flag: '--grad-clip <x>', key: 'gradClip', parser: nonNegativeNumber, text: 'gradient-norm clip (0 = off)' },
+  { flag: '--time-warp <kind>', key: 'timeWarp', parser: oneOf(['uniform', 'learned'] as const), text: "how t is drawn: uniform, or learned (CDCD's time warping from the online CE curve)" },
   { flag: '--objective <kind>', key: 'objective', parser: oneOf(['lcmd', 'vlb'] as const), text: "lcmd (docs/method.md section 6) or vlb (CSDM's bound)" },
   { flag: '--device <name>', key: 'device', parser: device, text: 'cpu, cuda or cuda:N (default cpu)' },
   { flag: '--precision <p>', key: 'precision', parser: oneOf(['fp32', 'bf16'] as const), text: 'fp32, or bf16 autocast' },

@@ -1,10 +1,14 @@
-// Test hook for the training step: the host-device syncs one step makes (core/base/sync_probe.h).
+// Test hooks for the training step: the host-device syncs one step makes (core/base/sync_probe.h), and the learned
+// time warp's density, inverse CDF and batch statistics (core/train/time_warp.h) on given inputs.
+#include <cstring>
+
 #include "addon/errors.h"
 #include "addon/modules.h"
 #include "addon/tensor_handle.h"
 #include "addon/trainer_handle.h"
 #include "core/base/error.h"
 #include "core/base/sync_probe.h"
+#include "core/train/time_warp.h"
 
 namespace lcmd::addon {
 
@@ -39,10 +43,49 @@ Napi::Value TrainerStepSyncs(const Napi::CallbackInfo& info) {
   });
 }
 
+at::Tensor float64_array_in(const Napi::Value& value, const char* what) {
+  LCMD_CHECK(value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_float64_array, "E_TYPE",
+             std::string("expected a Float64Array for ") + what);
+  auto array = value.As<Napi::Float64Array>();
+  return torch::from_blob(array.Data(), {int64_t(array.ElementLength())}, at::kDouble).clone();
+}
+
+Napi::Value float64_array_out(Napi::Env env, const at::Tensor& tensor) {
+  auto values = tensor.to(at::kDouble).contiguous().reshape(-1);
+  auto array = Napi::Float64Array::New(env, size_t(values.numel()));
+  std::memcpy(array.Data(), values.data_ptr<double>(), sizeof(double) * size_t(values.numel()));
+  return array;
+}
+
+// timeWarp(statistics: Float64Array [2 * bins] | null, u: Float64Array, t: Float64Array, ce: Float64Array)
+//   -> {bins, probabilities, times, batchStatistics}: a warp holding `statistics` (fresh when null), its bin
+//   probabilities, times(u), and batch_statistics(t, ce).
+Napi::Value TimeWarpJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    TimeWarp warp(c10::Device(at::kCPU));
+    if (info[0].IsTypedArray()) {
+      auto stats = float64_array_in(info[0], "statistics");
+      LCMD_CHECK(stats.numel() == 2 * TimeWarp::kBins, "E_SHAPE", "statistics must hold 2 * " + std::to_string(TimeWarp::kBins) + " values");
+      warp.statistics().copy_(stats.view({2, TimeWarp::kBins}));
+    }
+    auto u = float64_array_in(info[1], "u").to(at::kFloat);
+    auto t = float64_array_in(info[2], "t").to(at::kFloat);
+    auto ce = float64_array_in(info[3], "ce");
+    auto out = Napi::Object::New(env);
+    out.Set("bins", Napi::Number::New(env, double(TimeWarp::kBins)));
+    out.Set("probabilities", float64_array_out(env, warp.bin_probabilities()));
+    out.Set("times", float64_array_out(env, warp.times(u)));
+    out.Set("batchStatistics", float64_array_out(env, warp.batch_statistics(t, ce)));
+    return out;
+  });
+}
+
 }  // namespace
 
 void register_trainer_hooks(Napi::Env env, Napi::Object exports) {
   exports.Set("trainerStepSyncs", Napi::Function::New(env, TrainerStepSyncs));
+  exports.Set("timeWarp", Napi::Function::New(env, TimeWarpJs));
 }
 
 }  // namespace lcmd::addon

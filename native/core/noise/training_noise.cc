@@ -11,7 +11,8 @@ enum Purpose : uint64_t { kT = 1, kS, kEpsT, kEps0, kDrop, kRatio, kClass, kImpo
 }
 
 TrainingNoise draw_training_noise(uint64_t seed, int64_t step, int64_t example_offset, int64_t batch, int64_t tokens, int64_t dim,
-                                  const NoiseSchedule& schedule, bool importance_logsnr, c10::Device device) {
+                                  const NoiseSchedule& schedule, bool importance_logsnr, c10::Device device,
+                                  const TimeFromUniform& time_from_uniform) {
   auto streams = [&](Purpose p) { return ExampleStreams{seed, uint64_t(step), example_offset, batch, p}; };
   auto cpu = c10::Device(at::kCPU);
   TrainingNoise n;
@@ -24,6 +25,7 @@ TrainingNoise draw_training_noise(uint64_t seed, int64_t step, int64_t example_o
     n.t_weight = host_to_device(samples.weight, device);
   } else {
     n.t = counter_uniform(streams(kT), 1, device).view({batch});
+    if (time_from_uniform) n.t = time_from_uniform(n.t);
     n.t_weight = torch::ones({batch}, at::TensorOptions().dtype(at::kDouble).device(device));
   }
   n.s = n.t * counter_uniform(streams(kS), 1, device).view({batch});

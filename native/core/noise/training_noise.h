@@ -3,6 +3,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
+
 #include "core/diffusion/schedule.h"
 
 namespace lcmd {
@@ -21,7 +23,10 @@ struct TrainingNoise {
 
 // example_offset: index of this batch's first example within the step's global batch.
 // importance_logsnr: draw t through the log-SNR importance proposal of vlb_importance.h (for the VLB objective).
+// time_from_uniform, when set, maps t's uniforms to times (the learned time warp of core/train/time_warp.h); s follows t.
+using TimeFromUniform = std::function<at::Tensor(const at::Tensor&)>;
 TrainingNoise draw_training_noise(uint64_t seed, int64_t step, int64_t example_offset, int64_t batch, int64_t tokens, int64_t dim,
-                                  const NoiseSchedule& schedule, bool importance_logsnr, c10::Device device);
+                                  const NoiseSchedule& schedule, bool importance_logsnr, c10::Device device,
+                                  const TimeFromUniform& time_from_uniform = {});
 
 }  // namespace lcmd

@@ -109,7 +109,15 @@ LossTerms compute_losses(LcmdModelImpl& student, LcmdModelImpl& teacher, const T
   auto flat_tokens = in.tokens.reshape({-1});
   out.recon = recon_on ? torch::nn::functional::cross_entropy(logits_0.reshape({-1, vocab}), flat_tokens)
                        : torch::full({}, std::numeric_limits<double>::quiet_NaN(), logits_t.options());
-  out.ce = torch::nn::functional::cross_entropy(logits_t.reshape({-1, vocab}), flat_tokens);
+  if (config.time_warp == "learned") {
+    // per token first, so the time warp sees each example's CE; the mean is the same CE
+    auto ce_tokens = torch::nn::functional::cross_entropy(logits_t.reshape({-1, vocab}), flat_tokens,
+                                                          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+    out.ce = ce_tokens.mean();
+    out.ce_per_example = ce_tokens.detach().view({batch, -1}).mean(1);
+  } else {
+    out.ce = torch::nn::functional::cross_entropy(logits_t.reshape({-1, vocab}), flat_tokens);
+  }
   auto e_hat = student.predicted_embedding(logits_t);
   auto sq_err = (e_x.to(e_hat.dtype()) - e_hat).pow(2).sum(-1);  // [B, N]
   double alpha_1 = schedule.alpha(1.0), sigma_1 = schedule.sigma(1.0);

@@ -18,6 +18,7 @@ struct LossTerms {
   at::Tensor diff;   // ||e_x - e_hat(z_t)||^2 summed over d, mean over tokens (VLB-weighted for objective "vlb")
   at::Tensor cm;     // KL consistency term, mean over tokens (0 when off)
   at::Tensor prior;  // KL(q(z_1 | x) || N(0, I)) per token (part of the VLB objective; reported always)
+  at::Tensor ce_per_example;  // [B] the CE at t per example, no gradient (only for train.timeWarp "learned")
   at::Tensor accuracy_t;  // token accuracy of the student at t (MaskGIT: on the masked tokens)
   at::Tensor cm_log_q;    // [B, N, K] the CM target's log-probabilities, no gradient (undefined when lambda_cm == 0)
 };

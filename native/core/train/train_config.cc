@@ -35,6 +35,9 @@ void TrainConfig::validate() const {
   if (lambda_cm_final >= 0 || lambda_diff_final >= 0)
     LCMD_CHECK(weight_ramp_steps > 0, "E_CONFIG", "train.weightRampSteps must be positive when a *Final loss weight is set");
   one_of(objective, {"lcmd", "vlb"}, "objective");
+  one_of(time_warp, {"uniform", "learned"}, "timeWarp");
+  LCMD_CHECK(time_warp == "uniform" || objective == "lcmd", "E_CONFIG",
+             "train.timeWarp 'learned' needs train.objective 'lcmd': the 'vlb' objective draws t from its own importance proposal");
   one_of(drop_strategy, {"bernoulli", "count", "random-ratio", "linear-t"}, "dropStrategy");
   in_range(drop_rate, 0, 1, "dropRate");
   LCMD_CHECK(drop_rate < 1, "E_CONFIG", "train.dropRate must be below 1: dropping every token leaves nothing to learn");
@@ -69,6 +72,7 @@ void to_json(nlohmann::json& j, const TrainConfig& c) {
                      {"lambdaDiffFinal", c.lambda_diff_final},
                      {"weightRampSteps", c.weight_ramp_steps},
                      {"objective", c.objective},
+                     {"timeWarp", c.time_warp},
                      {"dropStrategy", c.drop_strategy},
                      {"dropRate", c.drop_rate},
                      {"dropPlacement", c.drop_placement},
@@ -107,6 +111,7 @@ void from_json(const nlohmann::json& j, TrainConfig& c) {
   f.read("lambdaDiffFinal", c.lambda_diff_final);
   f.read("weightRampSteps", c.weight_ramp_steps);
   f.read("objective", c.objective);
+  f.read("timeWarp", c.time_warp);
   f.read("dropStrategy", c.drop_strategy);
   f.read("dropRate", c.drop_rate);
   f.read("dropPlacement", c.drop_placement);

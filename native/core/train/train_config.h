@@ -24,6 +24,8 @@ struct TrainConfig {
   int64_t weight_ramp_steps = 0;
   // "simple": L_diff as in docs/method.md section 6.5; "vlb": CSDM, minimise the VLB (importance-sampled weighting, no CM term)
   std::string objective = "lcmd";
+  // how t is drawn: "uniform", or "learned": density proportional to the slope of the CE curve (core/train/time_warp.h)
+  std::string time_warp = "uniform";
   // random token dropping (docs/method.md section 6.1)
   std::string drop_strategy = "bernoulli";  // bernoulli | count | random-ratio | linear-t
   double drop_rate = 0.2;                   // r

@@ -42,6 +42,8 @@ Trainer::Trainer(const ModelConfig& model_config, const TrainConfig& train_confi
              "precision 'bf16' needs a CUDA device; use fp32 on the CPU");
   LCMD_CHECK(model_config.method != "maskgit" || config_.objective == "lcmd", "E_CONFIG",
              "train.objective 'vlb' is a diffusion objective; a model of method 'maskgit' trains with its own loss");
+  LCMD_CHECK(model_config.method != "maskgit" || config_.time_warp == "uniform", "E_CONFIG",
+             "train.timeWarp 'learned' warps diffusion time; a model of method 'maskgit' draws its mask ratio on its own");
   // Attention dropout draws from the default generator: seed it so a run is reproducible (and it is checkpointed).
   // the student, its gradient, the sampling EMA, the teacher and Adam's two moments
   model_config.validate(6);
@@ -62,6 +64,7 @@ Trainer::Trainer(const ModelConfig& model_config, const TrainConfig& train_confi
     params_.push_back(item.value());
     decay.push_back(decays(item.key(), item.value()));
   }
+  if (config_.time_warp == "learned") time_warp_ = std::make_unique<TimeWarp>(device_);
   optimizer_ = std::make_unique<AdamW>(params_, decay, AdamWOptions{config_.beta1, config_.beta2, config_.adam_eps, config_.weight_decay});
 }
 
@@ -105,8 +108,10 @@ StepResult Trainer::step(const at::Tensor& tokens_in, const at::Tensor& classes_
   r.lr = learning_rate(config_, steps_);
   r.lambda_cm = config_.objective == "vlb" || mc.method == "maskgit" ? 0.0 : lambda_cm_at(config_, steps_);
   r.lambda_diff = lambda_diff_at(config_, steps_);
+  TimeFromUniform warp_time;
+  if (time_warp_) warp_time = [this](const at::Tensor& u) { return time_warp_->times(u); };
   auto noise = draw_training_noise(config_.seed, steps_, example_offset, batch, mc.num_tokens(), mc.embed_dim, model_->schedule(),
-                                   config_.objective == "vlb", device_);
+                                   config_.objective == "vlb", device_, warp_time);
 
   for (auto& p : params_) p.mutable_grad() = at::Tensor();
   LossTerms terms;
@@ -123,12 +128,16 @@ StepResult Trainer::step(const at::Tensor& tokens_in, const at::Tensor& classes_
     grads.push_back(p.grad());
   }
   torch::NoGradGuard no_grad;
+  auto warp_stats = time_warp_ ? time_warp_->batch_statistics(noise.t, terms.ce_per_example) : at::Tensor();
   if (sync_) {
     // A non-finite local loss poisons one gradient, so every rank sees a non-finite norm after the all-reduce and
     // all skip together; decided on the device (0 or NaN added).
     auto poison = torch::where(torch::isfinite(terms.total.detach()), 0.0, std::numeric_limits<double>::quiet_NaN());
     grads.front().add_(poison.to(grads.front().scalar_type()));
-    sync_(grads);
+    // the time warp's batch statistics ride along, so every rank folds in the global batch's
+    auto synced = grads;
+    if (warp_stats.defined()) synced.push_back(warp_stats);
+    sync_(synced);
   }
   auto norm_sq = torch::stack(at::_foreach_norm(grads)).to(at::kDouble).pow(2).sum();
   auto as_double = [](const at::Tensor& v) { return v.detach().to(at::kDouble).reshape({}); };
@@ -146,6 +155,7 @@ StepResult Trainer::step(const at::Tensor& tokens_in, const at::Tensor& classes_
     if (config_.grad_clip > 0 && r.grad_norm > config_.grad_clip) at::_foreach_mul_(grads, config_.grad_clip / (r.grad_norm + 1e-6));
     optimizer_->step(r.lr);
     update_emas();
+    if (time_warp_) time_warp_->update(warp_stats);
   }
   for (auto& p : params_) p.mutable_grad() = at::Tensor();
   ++steps_;
@@ -185,6 +195,7 @@ std::vector<std::pair<std::string, at::Tensor>> Trainer::state_tensors() const {
     out.emplace_back("optim.exp_avg." + names_[i], optimizer_->exp_avg()[i]);
     out.emplace_back("optim.exp_avg_sq." + names_[i], optimizer_->exp_avg_sq()[i]);
   }
+  if (time_warp_) out.emplace_back("time_warp.stats", time_warp_->statistics());
   at::Generator generator = at::detail::getDefaultCPUGenerator();
   out.emplace_back("rng.cpu", generator.get_state());
   return out;
@@ -204,6 +215,11 @@ void Trainer::load_state(const std::map<std::string, at::Tensor>& tensors, int64
     optimizer_->exp_avg_sq()[i].copy_(checkpoint_tensor(tensors, "optim.exp_avg_sq." + names_[i], optimizer_->exp_avg_sq()[i], "the checkpoint"));
   }
   optimizer_->set_steps(optimizer_steps);
+  if (time_warp_) {
+    // a checkpoint trained with uniform t has no statistics: the warp then starts from uniform again
+    auto stats = tensors.find("time_warp.stats");
+    if (stats != tensors.end()) time_warp_->statistics().copy_(checkpoint_tensor(tensors, "time_warp.stats", time_warp_->statistics(), "the checkpoint"));
+  }
   auto rng = tensors.find("rng.cpu");
   if (rng != tensors.end()) {
     try {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/train/adamw.h"
+#include "core/train/time_warp.h"
 #include "core/model/lcmd_model.h"
 #include "core/train/train_config.h"
 
@@ -44,13 +45,15 @@ class Trainer {
   int64_t skipped_steps() const { return skipped_; }
 
   // Checkpoint state: every tensor by documented name ("model.*", "ema.*", "teacher.*", "optim.exp_avg.*",
-  // "optim.exp_avg_sq.*", "rng.cpu"), plus the counters.
+  // "optim.exp_avg_sq.*", "time_warp.stats" with the learned time warp, "rng.cpu"), plus the counters.
   std::vector<std::pair<std::string, at::Tensor>> state_tensors() const;
   void load_state(const std::map<std::string, at::Tensor>& tensors, int64_t steps, int64_t skipped, int64_t optimizer_steps);
   // CSDM-dagger: a tokenizer codebook [K, d] becomes the embedding table of the model, the sampling EMA and the teacher.
   // Only before the first step, so the optimizer and the EMAs start from it.
   void load_codebook(const at::Tensor& codebook);
   int64_t optimizer_steps() const { return optimizer_->steps(); }
+  // the learned time warp, or null when t is uniform
+  const TimeWarp* time_warp() const { return time_warp_.get(); }
 
  private:
   void validate_batch(const at::Tensor& tokens, const at::Tensor& classes) const;
@@ -64,6 +67,7 @@ class Trainer {
   std::vector<std::string> names_;
   std::vector<at::Tensor> params_;
   std::unique_ptr<AdamW> optimizer_;
+  std::unique_ptr<TimeWarp> time_warp_;
   GradientSync sync_;
   int64_t steps_ = 0;
   int64_t skipped_ = 0;
