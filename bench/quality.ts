@@ -6,7 +6,9 @@
  *     [--milestones 1000,4000] [--batch 32] [--n 1000] [--samplers ddim:2,ddim:4,ddim:8,ddim:8:1:0.2-0.7,commit:8,ancestral:50]
  *     [--maskgit-samplers maskgit:2,maskgit:4,maskgit:8] [--guidance 1] [--equal-time no|yes] [--out quality.json] [--sheet quality.png]
  *
- * A sampler is name:steps[:guidance[:lo-hi[:gridShift[:temperature]]]] (empty fields keep their defaults).
+ * A sampler is name:steps[:guidance[:lo-hi[:gridShift[:temperature]]]] (empty fields keep their defaults); gridShift
+ * 'learned' samples on the model's learned time grid (timeGrid 'learned', for variants trained with train.timeWarp
+ * 'learned').
  *
  * A variant is a preset name, optionally with overrides: `small@model.shift=0.05@train.lr=1e-3`; `@codebook` starts
  * the embedding table from the tokenizer's codebook (as `lcmd train --codebook` does); a preset measured that way
@@ -55,8 +57,8 @@ interface SamplerSpec {
   guidance?: number;
   /** diffusion samplers: the times [lo, hi] where guidance applies (all when absent) */
   interval?: [number, number];
-  /** diffusion samplers: the time grid's shift g (1 when absent) */
-  gridShift?: number;
+  /** diffusion samplers: the time grid's shift g (1 when absent), or 'learned' for the model's learned time grid */
+  gridShift?: number | 'learned';
   /** diffusion samplers: softmax temperature (1 when absent) */
   temperature?: number;
 }
@@ -67,7 +69,7 @@ interface MilestoneResult {
   msPerStep: number;
   /** --equal-time: this row was taken when the training time reached the baseline's at that milestone */
   equalTimeTo?: { variant: string; step: number };
-  samples: ({ sampler: string; steps: number; guidance: number; guidanceInterval: [number, number]; gridShift: number; temperature: number; sampleSeconds: number; evaluationsPerSample: number } & QualityReport)[];
+  samples: ({ sampler: string; steps: number; guidance: number; guidanceInterval: [number, number]; gridShift: number | 'learned'; temperature: number; sampleSeconds: number; evaluationsPerSample: number } & QualityReport)[];
 }
 
 async function prepareData(work: string, log: (s: string) => void) {
@@ -124,10 +126,10 @@ function parseSamplers(text: string): SamplerSpec[] {
     // an empty optional field keeps its default (Number('') would be 0)
     const [sampler = '', steps, guidance, range, shift, temp] = item.split(':').map((field, i) => (i >= 2 && field === '' ? undefined : field));
     const interval = range === undefined ? undefined : (range.split('-').map(Number) as [number, number]);
-    const gridShift = shift === undefined ? undefined : Number(shift);
+    const gridShift = shift === undefined || shift === 'learned' ? shift : Number(shift);
     const temperature = temp === undefined ? undefined : Number(temp);
     if (temperature !== undefined && !(temperature > 0)) throw new Error(`bad temperature in sampler '${item}'`);
-    if (gridShift !== undefined && !(gridShift > 0)) throw new Error(`bad grid shift in sampler '${item}'`);
+    if (typeof gridShift === 'number' && !(gridShift > 0)) throw new Error(`bad grid shift in sampler '${item}'`);
     if (!['ancestral', 'ddim', 'consistency', 'commit', 'maskgit'].includes(sampler) || !(Number(steps) > 0) || (guidance !== undefined && !(Number(guidance) >= 0)) ||
       (interval !== undefined && (interval.length !== 2 || !interval.every(Number.isFinite))))
       throw new Error(`bad sampler '${item}' (expected name:steps[:guidance[:lo-hi[:gridShift[:temperature]]]], any optional field may be empty)`);
@@ -209,7 +211,7 @@ async function main(): Promise<void> {
       for (const spec of samplers) {
         const guidance = spec.guidance ?? defaultGuidance;
         const t0 = process.hrtime.bigint();
-        const result = await sampleDetailed(trainer.model, { n, steps: spec.steps, sampler: spec.sampler, guidance, guidanceInterval: spec.interval, gridShift: spec.gridShift, temperature: spec.temperature, classes, seed, batchSize: 100 });
+        const result = await sampleDetailed(trainer.model, { n, steps: spec.steps, sampler: spec.sampler, guidance, guidanceInterval: spec.interval, gridShift: spec.gridShift === 'learned' ? undefined : spec.gridShift, timeGrid: spec.gridShift === 'learned' ? 'learned' : undefined, temperature: spec.temperature, classes, seed, batchSize: 100 });
         const sampleSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
         const images = await tokenizer.decode(result.tokens, { grid: [7, 7] });
         const quality = await scoreAgainstReal(scorer, images, test.images, { labels: classes, realLabels: testLabels, seed });

@@ -55,7 +55,17 @@ export class Model {
     return this.handle.device();
   }
 
-  parameterNames(): string[] {
+  /**
+   * A copy of the learned time warp's statistics, float32 [2, 64] (row 0 the decayed per-bin cross-entropy sums, row
+   * 1 the decayed per-bin counts of t, over 64 equal bins of [0, 1]) when the model was trained with
+   * `train.timeWarp: 'learned'`, else undefined. Sampling with `timeGrid: 'learned'` needs them.
+   */
+  timeWarpStatistics(): Tensor | undefined {
+    const handle = this.handle.timeWarpStatistics();
+    return handle ? new Tensor(handle) : undefined;
+  }
+
+    parameterNames(): string[] {
     return this.handle.parameterNames();
   }
 

@@ -52,6 +52,7 @@ export interface NativeSampleOptions {
   guidanceTMin?: number;
   guidanceTMax?: number;
   gridShift?: number;
+  timeGrid?: 'uniform' | 'learned';
   temperature?: number;
   final: 'argmax' | 'sample';
   guidance: number;
@@ -108,6 +109,7 @@ export interface NativeModelHandle {
   setParameter(name: string, value: NativeTensorHandle): void;
   forward(z: NativeTensorHandle, t: NativeTensorHandle, classes: NativeTensorHandle | null, useEma: boolean, token?: NativeCancelToken): Promise<NativeTensorHandle>;
   device(): string;
+  timeWarpStatistics(): NativeTensorHandle | null;
   dispose(): void;
 }
 
@@ -354,7 +356,7 @@ export interface NativeTestHooks {
     epsilon: number,
   ): { analytic: number[]; numeric: number[] };
   uniformFromBits(words: BigUint64Array): Float32Array;
-  timeGrid(steps: number, shift: number, gridShift: number): Float64Array;
+  timeGrid(steps: number, shift: number, gridShift: number, warpStatistics?: NativeTensorHandle): Float64Array;
   scheduleValues(t: Float64Array, shift: number, maxLogsnr: number): { logsnr: Float64Array; alpha: Float64Array; sigma: Float64Array; dlogsnr: Float64Array };
   posteriorCoefficients(alphaS: Float64Array, sigmaS: Float64Array, alphaT: Float64Array, sigmaT: Float64Array): { coefZ: Float64Array; coefX: Float64Array; variance: Float64Array };
   ddimStep(zT: NativeTensorHandle, eHat: NativeTensorHandle, alphaS: NativeTensorHandle, sigmaS: NativeTensorHandle, alphaT: NativeTensorHandle, sigmaT: NativeTensorHandle): NativeTensorHandle;

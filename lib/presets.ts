@@ -50,6 +50,11 @@ export const PRESETS: Record<string, Preset> = {
   //     steps 24.5, against MaskGIT's 50.1 / 34.0 / 26.7 (README "Sample quality" for 4000 steps). Started at the
   //     codebook but trained: 56.1 / 39.7 / 39.6; the posterior input: 43.1 / 38.8 / 51.5; no exact-likelihood logits:
   //     43.6 / 40.1 / 52.1.
+  //   - lost (2026-12-04, seeds 0 / 1): CDCD's learned time warp (train.timeWarp 'learned'), commit 8 at w = 1 27.0 /
+  //     28.5 against 23.5 / 21.9 at 1000 steps and mixed at 4000 (9.3 / 9.6 against 9.4 / 9.0); its learned sampling
+  //     grid lost too (29.1 against 27.0 on the same model). The CE curve it follows is steepest at low noise, where
+  //     codebook neighbours (look-alike patches) are confused, so it moves training and steps away from the high noise
+  //     where the digit's shape is decided.
   small: {
     description: 'the recommended small configuration (the default of lcmd train, and the demo): 8x8 grids of K = 256 tokens, 10 classes, 1.2M parameters; cross-entropy at the sampled t, L2-normalised embeddings frozen at the tokenizer\'s codebook (--codebook), exact-likelihood logits, self-conditioning, shift 0.3',
     // shift 0.3, not 0.1: codebook rows sit close together (nearest-neighbour distance about 1.2 against 11.3 for

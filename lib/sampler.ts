@@ -69,6 +69,13 @@ export interface SampleOptions {
    */
   gridShift?: number;
   /**
+   * Diffusion samplers: 'uniform' (default; shifted by `gridShift`) or 'learned', the grid of the model's own learned
+   * time warp (trained with `train.timeWarp: 'learned'`): the times where the training warp's CDF is j / T, so that
+   * each step covers an equal share of the rise of the cross-entropy of p(x | z_t), as CDCD samples. 'learned' takes
+   * no `gridShift`, and a model trained without the warp refuses it (E_CONFIG).
+   */
+  timeGrid?: 'uniform' | 'learned';
+  /**
    * Diffusion samplers: the predictions are p = softmax(logits / temperature) at every step (the predicted embedding,
    * the consistency draws, the final rule and `returnProbs`). In (0, 100], default 1; below 1 sharpens them toward
    * their modes, trading diversity for quality.
@@ -117,7 +124,7 @@ export interface SampleResult {
 }
 
 const OPTION_KEYS = new Set<string>([
-  'n', 'steps', 'sampler', 'guidance', 'classes', 'seed', 'batchSize', 'known', 'infillResample', 'final', 'useEma', 'returnProbs', 'maskgitTemperature', 'guidanceInterval', 'gridShift', 'temperature',
+  'n', 'steps', 'sampler', 'guidance', 'classes', 'seed', 'batchSize', 'known', 'infillResample', 'final', 'useEma', 'returnProbs', 'maskgitTemperature', 'guidanceInterval', 'gridShift', 'timeGrid', 'temperature',
   'signal', 'onProgress',
 ]);
 const MAX_STEPS = 1_000_000;
@@ -284,6 +291,9 @@ export async function sampleDetailed(model: SampleableModel, options: SampleOpti
   check(typeof gridShift === 'number' && Number.isFinite(gridShift) && gridShift > 0 && gridShift <= 1000, 'E_RANGE',
     () => `expected gridShift to be a number in (0, 1000], got ${describe(gridShift)}`);
   check(gridShift === 1 || !maskgitModel, 'E_CONFIG', 'gridShift applies to diffusion samplers, not to \'maskgit\'');
+  const timeGrid = choiceOption(options.timeGrid, 'timeGrid', ['uniform', 'learned'] as const);
+  check(timeGrid === 'uniform' || !maskgitModel, 'E_CONFIG', 'timeGrid applies to diffusion samplers, not to \'maskgit\'');
+  check(timeGrid === 'uniform' || gridShift === 1, 'E_CONFIG', "timeGrid 'learned' places every step itself: it takes no gridShift");
   const temperature = options.temperature ?? 1;
   check(typeof temperature === 'number' && Number.isFinite(temperature) && temperature > 0 && temperature <= 100, 'E_RANGE',
     () => `expected temperature to be a number in (0, 100], got ${describe(temperature)}`);
@@ -291,6 +301,7 @@ export async function sampleDetailed(model: SampleableModel, options: SampleOpti
   const nativeOptions: NativeSampleOptions = {
     maskgitTemperature,
     gridShift,
+    timeGrid,
     temperature,
     guidanceTMin: interval[0],
     guidanceTMax: interval[1],

@@ -129,6 +129,9 @@ const CASES: Case[] = [
   ['sample --folder', sample('--folder', () => aFile), /option '--folder <dir>' argument .* is invalid\. .* is a file; expected a folder/],
   ['sample without outputs', () => ['sample', '--checkpoint', checkpoint], /E_USAGE.*nothing to write/],
   ['sample --grid without --tokenizer', sample('--grid', inDir('g.png')), /E_USAGE.*--grid and --folder .* need --tokenizer/],
+  ['sample --time-grid', sample('--time-grid', 'cosine'), bad('--time-grid', 'cosine', 'expected one of uniform, learned')],
+  ['sample --time-grid learned with --grid-shift', sample('--time-grid', 'learned', '--grid-shift', '0.7'), /E_USAGE.*--time-grid learned places every step itself: drop --grid-shift/],
+  ['sample --time-grid learned without a learned warp', sample('--time-grid', 'learned'), /E_CONFIG.*--time-grid learned: .*checkpoint\.safetensors was trained without the learned time warp \(lcmd train --time-warp learned\)/],
   ['sample --tokenizer that is not one', sample('--tokenizer', () => data.tokens, '--grid', inDir('g.png')), /lcmd: error \[E_/],
 
   // lcmd eval

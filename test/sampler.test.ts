@@ -368,7 +368,8 @@ describe('sampling from the oracle', () => {
       [plain, { steps: 0 }, 'E_RANGE'],
       [plain, { steps: 2_000_000 }, 'E_RANGE'],
       [plain, { sampler: 'euler' }, 'E_CONFIG'],
-      [plain, { timeGrid: 'uniform' }, 'E_CONFIG'],
+      [plain, { timeGrid: 'cosine' }, 'E_CONFIG'],
+      [plain, { timeGrid: 'learned' }, 'E_CONFIG'], // the oracle has no learned time warp
       [plain, { final: 'max' }, 'E_CONFIG'],
       [plain, { guidance: -1 }, 'E_RANGE'],
       [plain, { guidance: Number.NaN }, 'E_RANGE'],

@@ -28,6 +28,7 @@ export interface SampleCommandOptions {
   guidance?: number;
   guidanceInterval?: number[];
   gridShift?: number;
+  timeGrid?: 'uniform' | 'learned';
   temperature?: number;
   /** class ids, or 'all' (the default for class-conditional models) */
   classes?: number[] | 'all';
@@ -89,6 +90,7 @@ export async function runSampling(opts: SampleCommandOptions, context: { signal?
   usage(!(opts.grid || opts.folder) || opts.tokenizer, '--grid and --folder decode the samples into images: they need --tokenizer tok.safetensors');
   usage(!opts.tokenizer || opts.grid || opts.folder, '--tokenizer is only used to write images: add --grid grid.png and/or --folder DIR');
   usage(!opts.labelsOut || opts.out, '--labels-out goes with --out');
+  usage(opts.timeGrid !== 'learned' || opts.gridShift === undefined, '--time-grid learned places every step itself: drop --grid-shift');
   checkOutputs(opts);
   const dev = opts.device ?? 'cpu';
   checkDeviceAvailable(dev);
@@ -99,6 +101,11 @@ export async function runSampling(opts: SampleCommandOptions, context: { signal?
     if (opts.tokenizer) {
       tokenizer = await Tokenizer.load(opts.tokenizer);
       check(tokenizer.config.codebookSize === vocabSize, 'E_CONFIG', `--tokenizer ${opts.tokenizer} has ${tokenizer.config.codebookSize} codes, but the model's K is ${vocabSize}: use the tokenizer that made the training tokens`);
+    }
+    if (opts.timeGrid === 'learned') {
+      const warp = model.timeWarpStatistics();
+      warp?.dispose();
+      check(warp !== undefined, 'E_CONFIG', `--time-grid learned: ${opts.checkpoint} was trained without the learned time warp (lcmd train --time-warp learned); sample it with the uniform grid or --grid-shift`);
     }
     const perClass = opts.num ?? DEFAULT_COUNT;
     const classes = classPlan(opts.classes, numClasses, perClass);
@@ -117,6 +124,7 @@ export async function runSampling(opts: SampleCommandOptions, context: { signal?
       guidance: opts.guidance ?? 0,
       guidanceInterval: opts.guidanceInterval as [number, number] | undefined,
       gridShift: opts.gridShift,
+      timeGrid: opts.timeGrid,
       temperature: opts.temperature,
       classes,
       seed: opts.seed ?? 0,
@@ -185,6 +193,7 @@ export function registerSample(program: Command): void {
     .option('--guidance <w>', 'classifier-free guidance weight w >= 0 (default 0: none)', nonNegativeNumber)
     .option('--guidance-interval <lo,hi>', 'diffusion samplers: guide only at times t in [lo, hi] (default 0,1)', listOf(numberIn({ min: 0, max: 1 }), 'two times lo,hi in [0, 1]'))
     .option('--grid-shift <g>', 'diffusion samplers: shift of the time grid, g > 1 puts more steps at low noise (default 1: uniform)', numberIn({ min: 0, minInclusive: false, max: 1000 }))
+    .option('--time-grid <kind>', "diffusion samplers: uniform (shifted by --grid-shift), or learned: the grid of the checkpoint's learned time warp (trained with --time-warp learned), equal shares of the cross-entropy's rise per step (default uniform)", oneOf(['uniform', 'learned'] as const))
     .option('--temperature <x>', 'diffusion samplers: p = softmax(logits / x) at every step; below 1 sharpens toward the modes (default 1)', numberIn({ min: 0, minInclusive: false, max: 100 }))
     .option('--classes <list>', "comma-separated class ids, or 'all' (default for class-conditional models): one grid row per class", classList)
     .option('--seed <n>', 'seed; the same seed gives the same samples whatever --batch-size (default 0)', nonNegativeInt)

@@ -50,6 +50,7 @@ Napi::Function ModelHandle::Define(Napi::Env env) {
                          InstanceMethod("setParameter", &ModelHandle::SetParameter),
                          InstanceMethod("forward", &ModelHandle::Forward),
                          InstanceMethod("device", &ModelHandle::Device),
+                         InstanceMethod("timeWarpStatistics", &ModelHandle::TimeWarpStatistics),
                          InstanceMethod("dispose", &ModelHandle::Dispose),
                      });
 }
@@ -87,7 +88,7 @@ std::shared_ptr<ModelState> ModelHandle::live(Napi::Env env) const {
 
 std::shared_ptr<lcmd::Denoiser> ModelHandle::denoiser(Napi::Env env, bool use_ema) {
   auto state = live(env);
-  return std::make_shared<ModelDenoiser>(state->pick(use_ema), state->lock, state->bf16);
+  return std::make_shared<ModelDenoiser>(state->pick(use_ema), state->lock, state->bf16, state->time_warp);
 }
 
 Napi::Value ModelHandle::Config(const Napi::CallbackInfo& info) {
@@ -96,6 +97,16 @@ Napi::Value ModelHandle::Config(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelHandle::ParameterCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(live(info.Env())->online->parameter_count()));
+}
+
+// timeWarpStatistics() -> Tensor [2, 64] float32 (a CPU copy) of a model trained with the learned time warp, or null
+Napi::Value ModelHandle::TimeWarpStatistics(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto state = live(env);
+    auto stats = ModelDenoiser(state->online, state->lock, state->bf16, state->time_warp).time_warp_statistics();
+    return stats.defined() ? TensorHandle::Wrap(env, stats) : env.Null();
+  });
 }
 
 Napi::Value ModelHandle::ParameterNames(const Napi::CallbackInfo& info) {
@@ -197,7 +208,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
         [=](TaskContext&) {
           Loaded loaded;
           loaded.state = std::make_shared<ModelState>();
-          loaded.state->online = load_model_weights(path, use_ema, device, &loaded.metadata);
+          loaded.state->online = load_model_weights(path, use_ema, device, &loaded.metadata, &loaded.state->time_warp);
           return loaded;
         },
         [](Napi::Env env, Loaded& loaded) -> Napi::Value {

@@ -16,6 +16,7 @@ struct ModelState {
   LcmdModel ema{nullptr};  // may be null: then the online weights are used
   std::shared_ptr<std::mutex> lock = std::make_shared<std::mutex>();
   bool bf16 = false;
+  at::Tensor time_warp;  // the learned time warp's statistics [2, 64] (train.timeWarp "learned"), else undefined
   LcmdModel pick(bool use_ema) const { return use_ema && ema ? ema : online; }
 };
 
@@ -32,6 +33,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle>, public DenoiserProvide
   std::shared_ptr<ModelState> live(Napi::Env env) const;
   Napi::Value Config(const Napi::CallbackInfo& info);
   Napi::Value ParameterCount(const Napi::CallbackInfo& info);
+  Napi::Value TimeWarpStatistics(const Napi::CallbackInfo& info);
   Napi::Value ParameterNames(const Napi::CallbackInfo& info);
   Napi::Value GetParameter(const Napi::CallbackInfo& info);
   Napi::Value SetParameter(const Napi::CallbackInfo& info);

@@ -72,6 +72,9 @@ SamplerOptions parse_options(Napi::Env env, const Napi::Object& o) {
   options.guidance_t_min = number_option(o, "guidanceTMin", 0.0);
   options.guidance_t_max = number_option(o, "guidanceTMax", 1.0);
   options.grid_shift = number_option(o, "gridShift", 1.0);
+  const auto grid = string_option(o, "timeGrid", "uniform");
+  LCMD_CHECK(grid == "uniform" || grid == "learned", "E_CONFIG", "timeGrid must be 'uniform' or 'learned', got '" + grid + "'");
+  options.learned_time_grid = grid == "learned";
   options.temperature = number_option(o, "temperature", 1.0);
   options.seed = static_cast<uint64_t>(integer_option(o, "seed", 0, 0, 9007199254740991.0));
   options.batch_size = integer_option(o, "batchSize", 64, 1, 9.0e15);

@@ -166,6 +166,7 @@ Napi::Value TrainerHandle::Model(const Napi::CallbackInfo& info) {
   model->ema = state->trainer->ema();
   model->lock = state->lock;
   model->bf16 = state->trainer->train_config().precision == "bf16";
+  if (state->trainer->time_warp()) model->time_warp = state->trainer->time_warp()->statistics();  // shares the storage
   return ModelHandle::Wrap(env, model);
 }
 

@@ -85,12 +85,16 @@ Napi::Value DdimStepJs(const Napi::CallbackInfo& info) {
   });
 }
 
-// timeGrid(steps, shift, gridShift) -> Float64Array of the T + 1 sampling times t_0 .. t_T
+// timeGrid(steps, shift, gridShift, warpStatistics?) -> Float64Array of the T + 1 sampling times t_0 .. t_T; with a
+// Tensor of time-warp statistics [2, 64], the learned grid (shift and gridShift unused)
 Napi::Value TimeGrid(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&]() -> Napi::Value {
+    const auto steps = static_cast<int64_t>(number_in(info, 0, "steps"));
+    if (info.Length() > 3 && !info[3].IsUndefined())
+      return doubles_out(env, torch::tensor(learned_time_grid(steps, TensorHandle::From(env, info[3], "warpStatistics")), at::kDouble));
     NoiseSchedule schedule(number_in(info, 1, "shift"));
-    auto grid = time_grid(static_cast<int64_t>(number_in(info, 0, "steps")), schedule, number_in(info, 2, "gridShift"));
+    auto grid = time_grid(steps, schedule, number_in(info, 2, "gridShift"));
     return doubles_out(env, torch::tensor(grid, at::kDouble));
   });
 }

@@ -31,6 +31,9 @@ class Denoiser {
   virtual int64_t embed_dim() const = 0;
   virtual int64_t num_tokens() const = 0;   // N = H * W
   virtual c10::Device device() const = 0;
+  // A CPU copy of the learned time warp's statistics [2, TimeWarp::kBins] of a model trained with train.timeWarp
+  // "learned" (the sampler's timeGrid "learned"); undefined when the model has none.
+  virtual at::Tensor time_warp_statistics() const { return {}; }
 };
 
 }  // namespace lcmd

@@ -4,8 +4,15 @@
 
 namespace lcmd {
 
-ModelDenoiser::ModelDenoiser(LcmdModel model, std::shared_ptr<std::mutex> lock, bool bf16)
-    : model_(std::move(model)), lock_(lock ? std::move(lock) : std::make_shared<std::mutex>()), bf16_(bf16) {}
+ModelDenoiser::ModelDenoiser(LcmdModel model, std::shared_ptr<std::mutex> lock, bool bf16, at::Tensor time_warp)
+    : model_(std::move(model)), lock_(lock ? std::move(lock) : std::make_shared<std::mutex>()), bf16_(bf16), time_warp_(std::move(time_warp)) {}
+
+at::Tensor ModelDenoiser::time_warp_statistics() const {
+  if (!time_warp_.defined()) return {};
+  // under the lock: a trainer sharing the model updates the statistics in place between steps
+  std::lock_guard<std::mutex> guard(*lock_);
+  return time_warp_.to(at::kCPU, at::kFloat, /*non_blocking=*/false, /*copy=*/true);
+}
 
 at::Tensor ModelDenoiser::logits(const at::Tensor& z, const at::Tensor& t, const at::Tensor& classes) {
   return logits(z, t, classes, at::Tensor());

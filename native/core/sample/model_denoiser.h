@@ -11,7 +11,8 @@ namespace lcmd {
 
 class ModelDenoiser : public Denoiser {
  public:
-  ModelDenoiser(LcmdModel model, std::shared_ptr<std::mutex> lock, bool bf16);
+  // time_warp: the training warp's statistics (shared with a live trainer, which updates them in place), or undefined
+  ModelDenoiser(LcmdModel model, std::shared_ptr<std::mutex> lock, bool bf16, at::Tensor time_warp = {});
 
   at::Tensor logits(const at::Tensor& z, const at::Tensor& t, const at::Tensor& classes) override;
   bool self_conditioned() const override { return model_->config().self_condition; }
@@ -25,11 +26,13 @@ class ModelDenoiser : public Denoiser {
   int64_t embed_dim() const override { return model_->config().embed_dim; }
   int64_t num_tokens() const override { return model_->config().num_tokens(); }
   c10::Device device() const override;
+  at::Tensor time_warp_statistics() const override;
 
  private:
   LcmdModel model_;
   std::shared_ptr<std::mutex> lock_;
   bool bf16_;
+  at::Tensor time_warp_;
 };
 
 }  // namespace lcmd

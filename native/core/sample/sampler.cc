@@ -60,12 +60,11 @@ struct BatchOutput {
   int64_t forward_rows = 0;
 };
 
-BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, int64_t first, int64_t count, int64_t batch_index,
-                         int64_t batches, const TaskContext& ctx) {
+BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, const std::vector<double>& grid, int64_t first, int64_t count,
+                         int64_t batch_index, int64_t batches, const TaskContext& ctx) {
   const auto device = denoiser.device();
   const auto& schedule = denoiser.schedule();
   const int64_t n_tokens = denoiser.num_tokens(), dim = denoiser.embed_dim(), steps = options.steps;
-  const auto grid = time_grid(steps, schedule, options.grid_shift);
   const SampleNoise noise(options.seed, first, count, device);
   const auto table = denoiser.embeddings().to(device, at::kFloat);
   const auto classes = options.classes.defined() ? host_to_device(options.classes.narrow(0, first, count).to(at::kLong), device) : at::Tensor();
@@ -158,6 +157,13 @@ void validate_sampler_options(const Denoiser& denoiser, const SamplerOptions& op
              "temperature must be a number in (0, 100], got " + std::to_string(options.temperature));
   LCMD_CHECK(std::isfinite(options.grid_shift) && options.grid_shift > 0 && options.grid_shift <= 1000, "E_RANGE",
              "gridShift must be a number in (0, 1000], got " + std::to_string(options.grid_shift));
+  if (options.learned_time_grid) {
+    LCMD_CHECK(options.grid_shift == 1.0, "E_CONFIG", "timeGrid 'learned' places every step itself: it takes no gridShift");
+    LCMD_CHECK(options.rule != StepRule::kMaskgit, "E_CONFIG", "timeGrid 'learned' applies to diffusion samplers, not to 'maskgit'");
+    LCMD_CHECK(denoiser.time_warp_statistics().defined(), "E_CONFIG",
+               "timeGrid 'learned' needs a model trained with the learned time warp (lcmd train --time-warp learned); this model "
+               "has no time-warp statistics: use the uniform grid or gridShift");
+  }
   LCMD_CHECK(options.guidance_t_min >= 0 && options.guidance_t_min < options.guidance_t_max && options.guidance_t_max <= 1, "E_RANGE",
              "the guidance interval must satisfy 0 <= min < max <= 1");
   LCMD_CHECK(options.guidance == 0 || num_classes > 0, "E_CONFIG",
@@ -191,6 +197,9 @@ void validate_sampler_options(const Denoiser& denoiser, const SamplerOptions& op
 
 SampleResult sample(Denoiser& denoiser, const SamplerOptions& options, const TaskContext& ctx) {
   validate_sampler_options(denoiser, options);  // on the host inputs, before any device work
+  // one grid for every batch; the learned one from a snapshot of the warp taken now (a host copy, before the device phase)
+  const auto grid = options.learned_time_grid ? learned_time_grid(options.steps, denoiser.time_warp_statistics())
+                                              : time_grid(options.steps, denoiser.schedule(), options.grid_shift);
   // From here on the host reads the device once per batch: its tokens (and probabilities), in read_to_host.
   SyncProbe::DevicePhase device_phase;
   torch::NoGradGuard no_grad;
@@ -204,7 +213,7 @@ SampleResult sample(Denoiser& denoiser, const SamplerOptions& options, const Tas
   for (int64_t b = 0; b < batches; ++b) {
     const int64_t first = b * options.batch_size;
     const int64_t count = std::min(options.batch_size, n - first);
-    auto batch = sample_batch(denoiser, options, first, count, b, batches, ctx);
+    auto batch = sample_batch(denoiser, options, grid, first, count, b, batches, ctx);
     result.tokens.narrow(0, first, count).copy_(read_to_host(batch.tokens.to(at::kInt), "sampled tokens"));
     if (options.return_probs) result.probs.narrow(0, first, count).copy_(read_to_host(batch.probs.to(at::kFloat), "final probabilities"));
     result.forward_calls += result.evaluations_per_sample;

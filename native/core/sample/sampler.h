@@ -36,10 +36,12 @@ struct SamplerOptions {
   // high noise costs diversity, at low noise it does little); outside it the prediction is the conditional one
   double guidance_t_min = 0.0;
   double guidance_t_max = 1.0;
-  double grid_shift = 1.0;
+  double grid_shift = 1.0;  // the time grid's shift g (sampler_time_grid.h): g > 1 puts more steps at low noise
+  // the grid of the model's learned time warp instead (sampler_time_grid.h; needs train.timeWarp "learned"; g = 1)
+  bool learned_time_grid = false;
   // diffusion samplers: p = softmax(logits / temperature) at every step (e_hat, the consistency draws, the final rule
   // and the returned probs); < 1 sharpens the predictions toward their modes
-  double temperature = 1.0;  // the time grid's shift g (sampler_time_grid.h): g > 1 puts more steps at low noise
+  double temperature = 1.0;
   at::Tensor classes;     // [n] int64 in [0, C): required for a conditional model, undefined for an unconditional one
   uint64_t seed = 0;
   int64_t batch_size = 64;

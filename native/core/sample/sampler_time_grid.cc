@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/base/error.h"
+#include "core/train/time_warp.h"
 
 namespace lcmd {
 
@@ -18,6 +19,19 @@ std::vector<double> time_grid(int64_t steps, const NoiseSchedule& schedule, doub
     auto lambda = torch::tensor({schedule.logsnr(grid[j]) + offset}, at::kDouble);
     grid[j] = schedule.t_from_logsnr(lambda).item<double>();
   }
+  return grid;
+}
+
+std::vector<double> learned_time_grid(int64_t steps, const at::Tensor& stats) {
+  LCMD_CHECK(steps >= 1, "E_RANGE", "the number of sampling steps must be at least 1, got " + std::to_string(steps));
+  LCMD_CHECK(stats.defined() && stats.dim() == 2 && stats.size(0) == 2 && stats.size(1) == TimeWarp::kBins && stats.device().is_cpu(),
+             "E_SHAPE", "time-warp statistics must be a CPU tensor [2, " + std::to_string(TimeWarp::kBins) + "]");
+  auto u = torch::arange(1, steps, at::kDouble) / static_cast<double>(steps);
+  auto interior = time_warp_times(stats, u).to(at::kDouble).contiguous();
+  std::vector<double> grid(static_cast<size_t>(steps) + 1);
+  grid[0] = 0.0;
+  grid[steps] = 1.0;
+  for (int64_t j = 1; j < steps; ++j) grid[j] = interior.data_ptr<double>()[j - 1];
   return grid;
 }
 

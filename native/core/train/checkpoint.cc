@@ -7,6 +7,7 @@
 #include "core/base/device.h"
 #include "core/base/error.h"
 #include "core/formats/safetensors.h"
+#include "core/train/time_warp.h"
 
 namespace lcmd {
 
@@ -96,7 +97,7 @@ std::unique_ptr<Trainer> load_checkpoint(const std::string& path, const std::str
 }
 
 LcmdModel load_model_weights(const std::string& path, bool use_ema, const std::string& device,
-                             std::map<std::string, std::string>* metadata_out) {
+                             std::map<std::string, std::string>* metadata_out, at::Tensor* time_warp_out) {
   auto file = load_safetensors(path);
   check_format(file.metadata, path);
   LcmdModel model(model_config_of(file.metadata, path));
@@ -108,6 +109,12 @@ LcmdModel load_model_weights(const std::string& path, bool use_ema, const std::s
   model->to(parse_device(device));
   model->eval();
   if (metadata_out) *metadata_out = file.metadata;
+  if (time_warp_out) {
+    auto stats = file.tensors.find("time_warp.stats");
+    *time_warp_out = stats == file.tensors.end()
+                         ? at::Tensor()
+                         : checkpoint_tensor(file.tensors, "time_warp.stats", torch::zeros({2, TimeWarp::kBins}), path).to(at::kFloat).clone();
+  }
   return model;
 }
 

@@ -28,8 +28,9 @@ void save_checkpoint(const Trainer& trainer, const std::string& path, const std:
 std::unique_ptr<Trainer> load_checkpoint(const std::string& path, const std::string& train_overrides_json,
                                          std::map<std::string, std::string>* metadata_out);
 
-// Loads only the weights for sampling or evaluation: the EMA ("ema.") or the online ("model.") weights.
+// Loads only the weights for sampling or evaluation: the EMA ("ema.") or the online ("model.") weights; with
+// time_warp_out, also the learned time warp's statistics ("time_warp.stats", CPU float32; undefined when absent).
 LcmdModel load_model_weights(const std::string& path, bool use_ema, const std::string& device,
-                             std::map<std::string, std::string>* metadata_out);
+                             std::map<std::string, std::string>* metadata_out, at::Tensor* time_warp_out = nullptr);
 
 }  // namespace lcmd

@@ -4,9 +4,11 @@ namespace lcmd {
 
 TimeWarp::TimeWarp(c10::Device device) : stats_(torch::zeros({2, kBins}, torch::TensorOptions().dtype(at::kFloat).device(device))) {}
 
-at::Tensor TimeWarp::bin_probabilities() const {
+at::Tensor time_warp_bin_probabilities(const at::Tensor& statistics) {
+  constexpr int64_t kBins = TimeWarp::kBins;
+  constexpr double kUniformShare = TimeWarp::kUniformShare;
   // Everything stays on the device (no host read), so the step keeps its one sync.
-  auto stats = stats_.to(at::kDouble);
+  auto stats = statistics.to(at::kDouble);
   auto sums = stats[0], counts = stats[1];
   auto seen = counts > 1e-6;
   // A bin never sampled holds 0 here; the running maximum then gives it no rise of its own.
@@ -20,8 +22,9 @@ at::Tensor TimeWarp::bin_probabilities() const {
   return torch::where(total > 1e-9, mixed, uniform);
 }
 
-at::Tensor TimeWarp::times(const at::Tensor& u) const {
-  auto p = bin_probabilities();
+at::Tensor time_warp_times(const at::Tensor& stats, const at::Tensor& u) {
+  constexpr int64_t kBins = TimeWarp::kBins;
+  auto p = time_warp_bin_probabilities(stats);
   auto cdf = torch::cumsum(p, 0);
   auto u64 = u.to(at::kDouble).contiguous();
   // the first bin whose upper CDF edge exceeds u; the clamp guards against a last edge a rounding below 1

@@ -9,10 +9,18 @@
 // The estimate: per-bin sums of the examples' CE and per-bin counts over kBins equal bins of t, per example of the
 // batch and decayed by kDecay per step; the bins' means, made non-decreasing by a running maximum, are the curve. A share kUniformShare of the
 // density stays uniform so that every bin keeps being sampled and its mean current. Before any statistics, t is uniform.
+//
+// The same warp gives a sampling time grid (sampler_time_grid.h, timeGrid "learned"): the grid times are the inverse
+// CDF at j / T, so each sampling step covers an equal share of the cross-entropy's rise.
 #pragma once
 #include <torch/torch.h>
 
 namespace lcmd {
+
+// The warp of statistics `stats` [2, TimeWarp::kBins] (the layout of TimeWarp::statistics()), on their device:
+// the bins' probabilities [kBins] float64, and the map from uniforms u to times t, float32, in u's shape.
+at::Tensor time_warp_bin_probabilities(const at::Tensor& stats);
+at::Tensor time_warp_times(const at::Tensor& stats, const at::Tensor& u);
 
 class TimeWarp {
  public:
@@ -23,14 +31,14 @@ class TimeWarp {
   explicit TimeWarp(c10::Device device);
 
   // u [B] uniforms in (0, 1) -> t [B] float32 in (0, 1), through the inverse of the current density's CDF.
-  at::Tensor times(const at::Tensor& u) const;
+  at::Tensor times(const at::Tensor& u) const { return time_warp_times(stats_, u); }
   // [2, kBins] float32: per-bin sums of ce [B] and per-bin counts of the batch's t [B], both divided by B. Data-parallel
   // ranks average these with the gradients, so every rank folds in the global batch's statistics, whatever the world size.
   at::Tensor batch_statistics(const at::Tensor& t, const at::Tensor& ce) const;
   // statistics = kDecay * statistics + batch
   void update(const at::Tensor& batch);
   // [kBins] float64 probabilities of the bins (uniform until statistics exist)
-  at::Tensor bin_probabilities() const;
+  at::Tensor bin_probabilities() const { return time_warp_bin_probabilities(stats_); }
 
   // [2, kBins] float32, the checkpointed state ("time_warp.stats"): row 0 decayed CE sums, row 1 decayed counts.
   const at::Tensor& statistics() const { return stats_; }
