@@ -65,7 +65,7 @@ export class Model {
     return handle ? new Tensor(handle) : undefined;
   }
 
-    parameterNames(): string[] {
+  parameterNames(): string[] {
     return this.handle.parameterNames();
   }
 

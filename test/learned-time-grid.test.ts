@@ -8,22 +8,14 @@ import { sampleDetailed } from '../lib/sampler';
 import { Tensor } from '../lib/tensor';
 import { Trainer } from '../lib/trainer';
 import { errorCode, int64Tensor, randomTokens, tempDir, TINY_MODEL } from './lcmd-fixtures';
+import { warpProbabilities } from './time-warp-reference';
 
 const BINS = 64;
-const UNIFORM_SHARE = 0.1;
 const MODEL = { ...TINY_MODEL, attnDropout: 0 };
 
 /** The inverse of the warp's piecewise-linear CDF at u, from the density that time_warp.h describes. */
 function inverseCdf(sums: number[], counts: number[], u: number): number {
-  let best = 0;
-  const rises = sums.map((s, b) => {
-    const mean = counts[b] > 1e-6 ? Math.max(s / counts[b], 0) : 0;
-    const rise = Math.max(mean - best, 0);
-    best = Math.max(best, mean);
-    return rise;
-  });
-  const total = rises.reduce((a, b) => a + b, 0);
-  const p = rises.map((r) => (1 - UNIFORM_SHARE) * (r / total) + UNIFORM_SHARE / BINS);
+  const p = warpProbabilities(sums, counts);
   let below = 0;
   for (let b = 0; b < BINS; b++) {
     if (u < below + p[b] || b === BINS - 1) return (b + (u - below) / p[b]) / BINS;

@@ -7,23 +7,9 @@ import { readSafetensors } from '../lib/safetensors';
 import { Trainer } from '../lib/trainer';
 import { errorCode, int64Tensor, randomTokens, tempDir, TINY_MODEL } from './lcmd-fixtures';
 import { rng } from './sampler-stats';
+import { UNIFORM_SHARE, warpProbabilities } from './time-warp-reference';
 
-const UNIFORM_SHARE = 0.1;
 const DECAY = 0.99;
-
-/** The density the header describes: running maximum of the bin means, its rises from CE(0) = 0, mixed with uniform. */
-function expectedProbabilities(sums: number[], counts: number[]): number[] {
-  const bins = sums.length;
-  let best = 0;
-  const rises = sums.map((s, b) => {
-    const mean = counts[b] > 1e-6 ? Math.max(s / counts[b], 0) : 0;
-    const rise = Math.max(mean - best, 0);
-    best = Math.max(best, mean);
-    return rise;
-  });
-  const total = rises.reduce((a, b) => a + b, 0);
-  return rises.map((r) => (1 - UNIFORM_SHARE) * (r / total) + UNIFORM_SHARE / bins);
-}
 
 function warp(statistics: number[] | null, u: number[], t: number[] = [0.5], ce: number[] = [0]) {
   return testHooks().timeWarp(statistics ? Float64Array.from(statistics) : null, Float64Array.from(u), Float64Array.from(t), Float64Array.from(ce));
@@ -49,7 +35,7 @@ describe('learned time warp: density and inverse CDF', () => {
   test('bin probabilities follow the slope of the CE curve, mixed with uniform', () => {
     const { sums, counts } = quadraticStatistics();
     const out = warp([...sums, ...counts], [0.5]);
-    const expected = expectedProbabilities(sums, counts);
+    const expected = warpProbabilities(sums, counts);
     for (let b = 0; b < BINS; b++) expect(Math.abs(out.probabilities[b] - expected[b])).toBeLessThan(1e-12);
     // c^2 rises fastest at high t: the last bin gets far more than the first
     expect(out.probabilities[BINS - 1]).toBeGreaterThan(10 * out.probabilities[0]);
@@ -63,13 +49,13 @@ describe('learned time warp: density and inverse CDF', () => {
     const out = warp([...sums, ...counts], [0.5]);
     expect(out.probabilities[10]).toBeCloseTo(UNIFORM_SHARE / BINS, 12);
     expect(out.probabilities[20]).toBeCloseTo(UNIFORM_SHARE / BINS, 12);
-    const expected = expectedProbabilities(sums, counts);
+    const expected = warpProbabilities(sums, counts);
     for (let b = 0; b < BINS; b++) expect(Math.abs(out.probabilities[b] - expected[b])).toBeLessThan(1e-12);
   });
 
   test('t maps the CDF edges to the bin edges, is non-decreasing, and its histogram matches the density', () => {
     const { sums, counts } = quadraticStatistics();
-    const p = expectedProbabilities(sums, counts);
+    const p = warpProbabilities(sums, counts);
     const edges: number[] = [];
     let cdf = 0;
     for (let b = 0; b < BINS - 1; b++) edges.push((cdf += p[b]));

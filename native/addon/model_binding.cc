@@ -103,8 +103,7 @@ Napi::Value ModelHandle::ParameterCount(const Napi::CallbackInfo& info) {
 Napi::Value ModelHandle::TimeWarpStatistics(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    auto state = live(env);
-    auto stats = ModelDenoiser(state->online, state->lock, state->bf16, state->time_warp).time_warp_statistics();
+    auto stats = denoiser(env, /*use_ema=*/false)->time_warp_statistics();
     return stats.defined() ? TensorHandle::Wrap(env, stats) : env.Null();
   });
 }

@@ -160,9 +160,6 @@ void validate_sampler_options(const Denoiser& denoiser, const SamplerOptions& op
   if (options.learned_time_grid) {
     LCMD_CHECK(options.grid_shift == 1.0, "E_CONFIG", "timeGrid 'learned' places every step itself: it takes no gridShift");
     LCMD_CHECK(options.rule != StepRule::kMaskgit, "E_CONFIG", "timeGrid 'learned' applies to diffusion samplers, not to 'maskgit'");
-    LCMD_CHECK(denoiser.time_warp_statistics().defined(), "E_CONFIG",
-               "timeGrid 'learned' needs a model trained with the learned time warp (lcmd train --time-warp learned); this model "
-               "has no time-warp statistics: use the uniform grid or gridShift");
   }
   LCMD_CHECK(options.guidance_t_min >= 0 && options.guidance_t_min < options.guidance_t_max && options.guidance_t_max <= 1, "E_RANGE",
              "the guidance interval must satisfy 0 <= min < max <= 1");
@@ -198,8 +195,16 @@ void validate_sampler_options(const Denoiser& denoiser, const SamplerOptions& op
 SampleResult sample(Denoiser& denoiser, const SamplerOptions& options, const TaskContext& ctx) {
   validate_sampler_options(denoiser, options);  // on the host inputs, before any device work
   // one grid for every batch; the learned one from a snapshot of the warp taken now (a host copy, before the device phase)
-  const auto grid = options.learned_time_grid ? learned_time_grid(options.steps, denoiser.time_warp_statistics())
-                                              : time_grid(options.steps, denoiser.schedule(), options.grid_shift);
+  std::vector<double> grid;
+  if (options.learned_time_grid) {
+    const auto warp = denoiser.time_warp_statistics();
+    LCMD_CHECK(warp.defined(), "E_CONFIG",
+               "timeGrid 'learned' needs a model trained with the learned time warp (lcmd train --time-warp learned); this model "
+               "has no time-warp statistics: use the uniform grid or gridShift");
+    grid = learned_time_grid(options.steps, warp);
+  } else {
+    grid = time_grid(options.steps, denoiser.schedule(), options.grid_shift);
+  }
   // From here on the host reads the device once per batch: its tokens (and probabilities), in read_to_host.
   SyncProbe::DevicePhase device_phase;
   torch::NoGradGuard no_grad;
