@@ -10,7 +10,8 @@
  *   npx tsc -p tsconfig.json && node dist/bench/inpainting.js [--checkpoint lcmd-demo/model/checkpoint.safetensors]
  *     [--tokenizer lcmd-demo/tokenizer.safetensors] [--scorer lcmd-demo/scorer.safetensors] [--images mnist:test]
  *     [--n 100] [--completions 4] [--region half:bottom] [--steps 50] [--sampler ancestral] [--guidance 3]
- *     [--infill-resample 1] [--seed 0] [--batch-size 64] [--device cpu] [--out inpainting.json]
+ *     [--grid-shift 1] [--guidance-interval 0,1] [--infill-resample 1] [--seed 0] [--batch-size 64] [--device cpu]
+ *     [--out inpainting.json]
  *
  * The defaults are the files `lcmd demo` writes. A --scorer file that does not exist yet is trained on the MNIST
  * training digits (--scorer-steps, default 1500) and saved there, as bench/quality.ts does.
@@ -64,12 +65,14 @@ async function main(): Promise<void> {
   const args = parseBenchArgs(process.argv.slice(2), {
     checkpoint: 'lcmd-demo/model/checkpoint.safetensors', tokenizer: 'lcmd-demo/tokenizer.safetensors', scorer: 'lcmd-demo/scorer.safetensors',
     'scorer-steps': '1500', images: 'mnist:test', n: '100', completions: '4', region: 'half:bottom', steps: '50', sampler: '', guidance: '3',
-    'infill-resample': '1', seed: '0', 'batch-size': '64', device: 'cpu', out: '',
+    'grid-shift': '1', 'guidance-interval': '0,1', 'infill-resample': '1', seed: '0', 'batch-size': '64', device: 'cpu', out: '',
   });
   for (const flag of ['checkpoint', 'tokenizer'] as const) {
     if (!fs.existsSync(args[flag])) throw new Error(`--${flag} ${args[flag]} does not exist: run lcmd demo first, or pass --${flag}`);
   }
   const n = Number(args.n), k = Number(args.completions), steps = Number(args.steps), guidance = Number(args.guidance);
+  const gridShift = Number(args['grid-shift']);
+  const guidanceInterval = args['guidance-interval'].split(',').map(Number) as [number, number];
   const tokenizer = await Tokenizer.load(args.tokenizer);
   const model = await Model.load(args.checkpoint, { device: args.device });
   const size = 28 % tokenizer.config.downsample === 0 ? 28 : 32;
@@ -79,7 +82,7 @@ async function main(): Promise<void> {
   const labels = Array.from(set.labels.toTypedArray() as BigInt64Array, Number);
   const region = parseRegion(args.region, '--region');
 
-  log(`${labels.length} inputs x ${k} completions, ${args.region}, ${steps} steps, guidance ${guidance}`);
+  log(`${labels.length} inputs x ${k} completions, ${args.region}, ${steps} steps, guidance ${guidance} on [${guidanceInterval}], grid shift ${gridShift}`);
   const started = process.hrtime.bigint();
   const result = await inpaint(model, { images: set.images, tokenizer }, {
     region,
@@ -89,6 +92,8 @@ async function main(): Promise<void> {
     guidance,
     steps,
     sampler: (args.sampler || undefined) as SampleOptions['sampler'],
+    gridShift,
+    guidanceInterval,
     infillResample: Number(args['infill-resample']),
     seed: Number(args.seed),
     batchSize: Number(args['batch-size']),
@@ -118,6 +123,8 @@ async function main(): Promise<void> {
     steps,
     sampler: args.sampler || (model.config.method === 'maskgit' ? 'maskgit' : 'ancestral'),
     guidance,
+    guidanceInterval,
+    gridShift,
     infillResample: Number(args['infill-resample']),
     seed: Number(args.seed),
     evaluationsPerSample: result.evaluationsPerSample,

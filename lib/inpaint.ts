@@ -23,7 +23,10 @@ export interface InpaintInput {
   tokenizer?: Tokenizer;
 }
 
-export interface InpaintOptions {
+/** The sampler settings of {@link SampleOptions} that inpainting passes through unchanged. */
+export type InpaintSamplerOptions = Pick<SampleOptions, 'sampler' | 'maskgitTemperature' | 'guidanceInterval' | 'gridShift' | 'timeGrid' | 'temperature' | 'infillResample'>;
+
+export interface InpaintOptions extends InpaintSamplerOptions {
   region: InpaintRegion;
   /** completions per input, k (default 4) */
   completions?: number;
@@ -32,10 +35,6 @@ export interface InpaintOptions {
   /** classifier-free guidance weight toward those classes (default 0) */
   guidance?: number;
   steps?: number;
-  sampler?: SampleOptions['sampler'];
-  maskgitTemperature?: number;
-  /** RePaint tries per step (diffusion samplers only; default 1) */
-  infillResample?: number;
   seed?: number;
   batchSize?: number;
   useEma?: boolean;
@@ -176,6 +175,10 @@ export async function inpaint(model: SampleableModel, input: InpaintInput, optio
       steps: options.steps,
       sampler: options.sampler,
       maskgitTemperature: options.maskgitTemperature,
+      guidanceInterval: options.guidanceInterval,
+      gridShift: options.gridShift,
+      timeGrid: options.timeGrid,
+      temperature: options.temperature,
       guidance: options.guidance ?? 0,
       classes,
       seed,

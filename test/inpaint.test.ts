@@ -8,7 +8,9 @@ import { PNG } from 'pngjs';
 import { LcmdError } from '../lib/errors';
 import { readPngFolder, writePngFolder } from '../lib/images';
 import { inpaint } from '../lib/inpaint';
+import { sampleDetailed } from '../lib/sampler';
 import { parseRegion, regionCells } from '../lib/inpaint-region';
+import { Model } from '../lib/model';
 import { Tensor } from '../lib/tensor';
 import { Tokenizer, type TokenizerConfig } from '../lib/tokenizer';
 import { Trainer } from '../lib/trainer';
@@ -181,6 +183,39 @@ describe('inpaint (library)', () => {
     tokens.dispose();
   });
 
+  test('the sampler settings reach the sampler: the same tokens as sampleDetailed with the known tokens built by hand', async () => {
+    // a few steps at a high rate, so that the class changes the prediction and the guidance interval matters
+    const conditioned = Trainer.create({ model: MODEL, train: { seed: 4, lr: 0.02, warmupSteps: 1 } });
+    for (let k = 0; k < 4; k++) {
+      const batch = randomTokens(4, 20 + k);
+      const labels = Tensor.from(BigInt64Array.from([0n, 1n, 0n, 1n]), [4], 'int64');
+      await conditioned.step({ tokens: batch, labels });
+      batch.dispose();
+      labels.dispose();
+    }
+    const model = conditioned.model;
+    const tokens = randomTokens(2, 3);
+    const region = parseRegion('half:top');
+    const settings = { sampler: 'commit' as const, gridShift: 0.5, guidanceInterval: [0.2, 0.7] as [number, number], temperature: 0.8 };
+    const result = await inpaint(model, { tokens }, { region, completions: 2, classes: [1, 0], guidance: 2, steps: 4, seed: 9, ...settings });
+    // the reference: each input twice, known where the region is not (rows 5 .. 9), the classes repeated likewise
+    const source = ints(tokens);
+    const rows = [0, 0, 1, 1];
+    const known = {
+      tokens: Tensor.from(Int32Array.from(rows.flatMap((j) => source.slice(j * G * G, (j + 1) * G * G))), [4, G, G], 'int32'),
+      mask: Tensor.from(Uint8Array.from({ length: 4 * G * G }, (_, i) => (Math.floor((i % (G * G)) / G) >= 5 ? 1 : 0)), [4, G, G], 'bool'),
+    };
+    const reference = await sampleDetailed(model, { n: 4, classes: [1, 1, 0, 0], guidance: 2, steps: 4, seed: 9, known, ...settings });
+    expect(ints(result.tokens)).toEqual(ints(reference.tokens));
+    // and each setting changes the completions (it is not dropped on the way)
+    for (const without of [{ gridShift: 1 }, { guidanceInterval: [0, 1] as [number, number] }, { temperature: 1 }]) {
+      const other = await inpaint(model, { tokens }, { region, completions: 2, classes: [1, 0], guidance: 2, steps: 4, seed: 9, ...settings, ...without });
+      expect(ints(other.tokens)).not.toEqual(ints(result.tokens));
+      other.dispose();
+    }
+    [result, reference.tokens, known.tokens, known.mask, tokens, conditioned].forEach((t) => t.dispose());
+  });
+
   test('bad regions are refused with E_RANGE or E_SHAPE naming the option', async () => {
     const grid = { gridHeight: G, gridWidth: G, cellSize: F, name: '--region' };
     const refused = async (spec: string, code: string, pattern: RegExp, extra: object = {}) => {
@@ -329,5 +364,27 @@ describe('lcmd inpaint', () => {
     expect(twice.stderr).toMatch(/--out and --sheet name the same file/);
     const full = await runCli([...base, '--region', 'box:0,0,10,10', '--allow-full']);
     expect(full.status).toBe(0);
+    // the sampler-shaping flags are checked as lcmd sample checks them
+    await refused(['--region', 'half:top', '--time-grid', 'learned', '--grid-shift', '0.5'], 'E_USAGE', /--time-grid learned places every step itself: drop --grid-shift/);
+    await refused(['--region', 'half:top', '--guidance-interval', '0.7,0.2'], 'E_USAGE', /--guidance-interval takes two times lo,hi with lo < hi/);
+    await refused(['--region', 'half:top', '--time-grid', 'learned'], 'E_CONFIG', /--time-grid learned: .*model\.safetensors was trained without the learned time warp/);
+  });
+
+  test('the sampler-shaping flags give the completions of the library call with the same settings', async () => {
+    const tokensFile = path.join(dir, 'shape-tokens.npy');
+    const tokens = randomTokens(2, 8);
+    writeNpyFile(tokensFile, ints(tokens), [2, G, G], '<i4');
+    const out = path.join(dir, 'shape-out.npy');
+    const r = await runCli(['inpaint', '--checkpoint', files.checkpoint, '--tokens', tokensFile, '--region', 'box:2,2,8,8', '--class', '1', '--completions', '2',
+      '--sampler', 'commit', '--steps', '4', '--guidance', '2', '--guidance-interval', '0.2,0.7', '--grid-shift', '0.5', '--temperature', '0.8', '--seed', '3', '--out', out]);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.status).toBe(0);
+    const model = await Model.load(files.checkpoint);
+    const expected = await inpaint(model, { tokens }, { region: parseRegion('box:2,2,8,8'), completions: 2, classes: 1, sampler: 'commit', steps: 4, guidance: 2,
+      guidanceInterval: [0.2, 0.7], gridShift: 0.5, temperature: 0.8, seed: 3 });
+    expect(readNpyFile(out).values).toEqual(ints(expected.tokens));
+    expected.dispose();
+    model.dispose();
+    tokens.dispose();
   });
 });

@@ -271,7 +271,7 @@ export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<
     const inpainted = await runInpaint(
       {
         checkpoint, tokenizer: files.tokenizer, images: 'mnist:test', limit: DEMO_INPAINT_DIGITS, region: { kind: 'half', side: 'bottom' },
-        completions: DEMO_INPAINT_COMPLETIONS, steps: budget.sampleSteps, sampler: DEMO_SAMPLER, guidance: budget.guidance, seed, sheet: files.inpaint,
+        completions: DEMO_INPAINT_COMPLETIONS, steps: budget.sampleSteps, sampler: DEMO_SAMPLER, gridShift: DEMO_GRID_SHIFT, guidance: budget.guidance, seed, sheet: files.inpaint,
       },
       { signal, print: () => undefined },
     );

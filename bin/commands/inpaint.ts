@@ -8,6 +8,7 @@ import * as path from 'path';
 import { device, existingFile, nonNegativeInt, nonNegativeNumber, oneOf, outputFile, outputFolder, positiveInt, usage } from '../cli-options';
 import { interruptible } from '../interrupt';
 import { formatDuration, ProgressLine } from '../progress';
+import { addSamplerShapeFlags, checkLearnedTimeGrid, checkSamplerShapeFlags, samplerShapeOptions, type SamplerShapeFlags } from '../sampler-flags';
 import { checkDeviceAvailable } from '../../lib/device';
 import { check, LcmdError } from '../../lib/errors';
 import { checkWritable, ensureFolder, ensureParentFolder } from '../../lib/folders';
@@ -22,7 +23,7 @@ import { selectImages } from '../../lib/score';
 import { Tensor } from '../../lib/tensor';
 import { Tokenizer } from '../../lib/tokenizer';
 
-export interface InpaintCommandOptions {
+export interface InpaintCommandOptions extends SamplerShapeFlags {
   checkpoint: string;
   tokenizer?: string;
   images?: string;
@@ -98,6 +99,7 @@ export async function runInpaint(opts: InpaintCommandOptions, context: { signal?
   usage(opts.out || opts.sheet || opts.folder, 'nothing to write: give --out tokens.npy, and/or --tokenizer with --sheet sheet.png or --folder DIR');
   usage(!(opts.sheet || opts.folder) || opts.tokenizer, '--sheet and --folder decode the completions into images: they need --tokenizer tok.safetensors');
   usage(opts.class === undefined || !opts.labels, '--class and --labels both choose the class to guide toward: give one of them');
+  checkSamplerShapeFlags(opts);
   checkOutputs(opts);
   const dev = opts.device ?? 'cpu';
   checkDeviceAvailable(dev);
@@ -113,6 +115,7 @@ export async function runInpaint(opts: InpaintCommandOptions, context: { signal?
     usage(!opts.guidance || numClasses > 0, '--guidance needs a class-conditional model; this one is unconditional');
     check(opts.class === undefined || opts.class < numClasses, 'E_RANGE', `--class ${opts.class} is not a class of this model, which has ${numClasses} (0 .. ${numClasses - 1})`);
     usage(!(opts.infillResample && opts.infillResample > 1 && model.config.method === 'maskgit'), '--infill-resample applies to the diffusion samplers; a MaskGIT model unmasks the region instead');
+    checkLearnedTimeGrid(opts, model, opts.checkpoint);
     if (opts.tokenizer) tokenizer = await Tokenizer.load(opts.tokenizer);
     if (opts.images) {
       const f = tokenizer!.config.downsample;
@@ -143,6 +146,7 @@ export async function runInpaint(opts: InpaintCommandOptions, context: { signal?
       guidance: opts.guidance ?? 0,
       steps,
       sampler: opts.sampler,
+      ...samplerShapeOptions(opts),
       infillResample: opts.infillResample,
       seed: opts.seed ?? 0,
       batchSize: opts.batchSize,
@@ -197,7 +201,7 @@ export async function runInpaint(opts: InpaintCommandOptions, context: { signal?
 }
 
 export function registerInpaint(program: Command): void {
-  program
+  const command = program
     .command('inpaint')
     .description('regenerate a region of images or token grids with a trained model, keeping every token outside it')
     .requiredOption('--checkpoint <file>', 'a checkpoint written by lcmd train (VQ-LCMD or MaskGIT)', existingFile)
@@ -213,7 +217,8 @@ export function registerInpaint(program: Command): void {
     .option('--guidance <w>', 'classifier-free guidance weight w >= 0 (default 0: conditioning without guidance)', nonNegativeNumber)
     .option('--steps <T>', 'sampling steps (default 50)', positiveInt)
     .option('--sampler <kind>', 'ancestral, ddim, consistency or commit; maskgit for MaskGIT models (their default)', oneOf(['ancestral', 'ddim', 'consistency', 'commit', 'maskgit'] as const))
-    .option('--infill-resample <R>', 'RePaint tries per step, diffusion samplers only (default 1)', positiveInt)
+    .option('--infill-resample <R>', 'RePaint tries per step, diffusion samplers only (default 1)', positiveInt);
+  addSamplerShapeFlags(command)
     .option('--seed <n>', 'seed; completion c of input j is sample j * k + c of it (default 0)', nonNegativeInt)
     .option('--batch-size <n>', 'samples per forward batch (default 64); does not change the completions', positiveInt)
     .option('--device <name>', 'cpu, cuda or cuda:N (default cpu)', device)

@@ -4,9 +4,10 @@
  */
 import { Command } from 'commander';
 import * as path from 'path';
-import { classList, device, existingFile, listOf, nonNegativeInt, nonNegativeNumber, numberIn, oneOf, outputFile, outputFolder, positiveInt, usage } from '../cli-options';
+import { classList, device, existingFile, nonNegativeInt, nonNegativeNumber, oneOf, outputFile, outputFolder, positiveInt, usage } from '../cli-options';
 import { interruptible } from '../interrupt';
 import { formatDuration, ProgressLine } from '../progress';
+import { addSamplerShapeFlags, checkLearnedTimeGrid, checkSamplerShapeFlags, samplerShapeOptions, type SamplerShapeFlags } from '../sampler-flags';
 import { checkDeviceAvailable } from '../../lib/device';
 import { check } from '../../lib/errors';
 import { checkWritable, ensureParentFolder } from '../../lib/folders';
@@ -18,18 +19,13 @@ import { sampleDetailed } from '../../lib/sampler';
 import { Tensor } from '../../lib/tensor';
 import { Tokenizer } from '../../lib/tokenizer';
 
-export interface SampleCommandOptions {
+export interface SampleCommandOptions extends SamplerShapeFlags {
   checkpoint: string;
   /** samples per class with classes, otherwise in total (default 8) */
   num?: number;
   steps?: number;
   sampler?: 'ancestral' | 'ddim' | 'consistency' | 'commit' | 'maskgit';
-  maskgitTemperature?: number;
   guidance?: number;
-  guidanceInterval?: number[];
-  gridShift?: number;
-  timeGrid?: 'uniform' | 'learned';
-  temperature?: number;
   /** class ids, or 'all' (the default for class-conditional models) */
   classes?: number[] | 'all';
   seed?: number;
@@ -90,7 +86,7 @@ export async function runSampling(opts: SampleCommandOptions, context: { signal?
   usage(!(opts.grid || opts.folder) || opts.tokenizer, '--grid and --folder decode the samples into images: they need --tokenizer tok.safetensors');
   usage(!opts.tokenizer || opts.grid || opts.folder, '--tokenizer is only used to write images: add --grid grid.png and/or --folder DIR');
   usage(!opts.labelsOut || opts.out, '--labels-out goes with --out');
-  usage(opts.timeGrid !== 'learned' || opts.gridShift === undefined, '--time-grid learned places every step itself: drop --grid-shift');
+  checkSamplerShapeFlags(opts);
   checkOutputs(opts);
   const dev = opts.device ?? 'cpu';
   checkDeviceAvailable(dev);
@@ -102,17 +98,11 @@ export async function runSampling(opts: SampleCommandOptions, context: { signal?
       tokenizer = await Tokenizer.load(opts.tokenizer);
       check(tokenizer.config.codebookSize === vocabSize, 'E_CONFIG', `--tokenizer ${opts.tokenizer} has ${tokenizer.config.codebookSize} codes, but the model's K is ${vocabSize}: use the tokenizer that made the training tokens`);
     }
-    if (opts.timeGrid === 'learned') {
-      const warp = model.timeWarpStatistics();
-      warp?.dispose();
-      check(warp !== undefined, 'E_CONFIG', `--time-grid learned: ${opts.checkpoint} was trained without the learned time warp (lcmd train --time-warp learned); sample it with the uniform grid or --grid-shift`);
-    }
+    checkLearnedTimeGrid(opts, model, opts.checkpoint);
     const perClass = opts.num ?? DEFAULT_COUNT;
     const classes = classPlan(opts.classes, numClasses, perClass);
     const n = classes ? classes.length : perClass;
     usage(!(opts.guidance && numClasses === 0), '--guidance needs a class-conditional model; this one is unconditional');
-    usage(opts.guidanceInterval === undefined || (opts.guidanceInterval.length === 2 && opts.guidanceInterval[0] < opts.guidanceInterval[1]),
-      '--guidance-interval takes two times lo,hi with lo < hi, e.g. 0,0.6');
     const steps = opts.steps ?? 50;
     const progress = context.progress ?? new ProgressLine({ label: 'sample', plainEvery: Math.max(1, Math.round(steps / 4)) });
     const started = Date.now();
@@ -120,12 +110,8 @@ export async function runSampling(opts: SampleCommandOptions, context: { signal?
       n,
       steps,
       sampler: opts.sampler,
-      maskgitTemperature: opts.maskgitTemperature,
+      ...samplerShapeOptions(opts),
       guidance: opts.guidance ?? 0,
-      guidanceInterval: opts.guidanceInterval as [number, number] | undefined,
-      gridShift: opts.gridShift,
-      timeGrid: opts.timeGrid,
-      temperature: opts.temperature,
       classes,
       seed: opts.seed ?? 0,
       batchSize: opts.batchSize,
@@ -182,19 +168,15 @@ export async function runSampling(opts: SampleCommandOptions, context: { signal?
 }
 
 export function registerSample(program: Command): void {
-  program
+  const command = program
     .command('sample')
     .description('draw token grids from a trained checkpoint; write them as .npy, and decode them into PNGs with a tokenizer')
     .requiredOption('--checkpoint <file>', 'a checkpoint written by lcmd train', existingFile)
     .option('-n, --num <n>', `samples per class with --classes (one grid row each), otherwise in total (default ${DEFAULT_COUNT})`, positiveInt)
     .option('--steps <T>', 'sampling steps; each sample takes T + 1 network evaluations (default 50)', positiveInt)
     .option('--sampler <kind>', "ancestral (the paper's), ddim (deterministic), consistency (draw tokens and re-noise, for few steps), commit (DDIM that commits tokens in order of confidence); maskgit for MaskGIT models (their default)", oneOf(['ancestral', 'ddim', 'consistency', 'commit', 'maskgit'] as const))
-    .option('--maskgit-temperature <x>', 'MaskGIT: Gumbel noise on the log-confidence, annealed to 0 (default 4.5)', nonNegativeNumber)
-    .option('--guidance <w>', 'classifier-free guidance weight w >= 0 (default 0: none)', nonNegativeNumber)
-    .option('--guidance-interval <lo,hi>', 'diffusion samplers: guide only at times t in [lo, hi] (default 0,1)', listOf(numberIn({ min: 0, max: 1 }), 'two times lo,hi in [0, 1]'))
-    .option('--grid-shift <g>', 'diffusion samplers: shift of the time grid, g > 1 puts more steps at low noise (default 1: uniform)', numberIn({ min: 0, minInclusive: false, max: 1000 }))
-    .option('--time-grid <kind>', "diffusion samplers: uniform (shifted by --grid-shift), or learned: the grid of the checkpoint's learned time warp (trained with --time-warp learned), equal shares of the cross-entropy's rise per step (default uniform)", oneOf(['uniform', 'learned'] as const))
-    .option('--temperature <x>', 'diffusion samplers: p = softmax(logits / x) at every step; below 1 sharpens toward the modes (default 1)', numberIn({ min: 0, minInclusive: false, max: 100 }))
+    .option('--guidance <w>', 'classifier-free guidance weight w >= 0 (default 0: none)', nonNegativeNumber);
+  addSamplerShapeFlags(command)
     .option('--classes <list>', "comma-separated class ids, or 'all' (default for class-conditional models): one grid row per class", classList)
     .option('--seed <n>', 'seed; the same seed gives the same samples whatever --batch-size (default 0)', nonNegativeInt)
     .option('--batch-size <n>', 'samples per forward batch (default 64)', positiveInt)
