@@ -15,6 +15,16 @@ export interface NativeTensorHandle {
   byteLength(): number;
 }
 
+/** fused AdaLN's outputs and gradients (test hook), float64; x and gradR only with a residual */
+export interface FusedAdaptiveNormResult {
+  x?: NativeTensorHandle;
+  y: NativeTensorHandle;
+  gradH: NativeTensorHandle;
+  gradR?: NativeTensorHandle;
+  gradScale: NativeTensorHandle;
+  gradShift: NativeTensorHandle;
+}
+
 export interface NativeCancelToken {
   cancel(): void;
   isCancelled(): boolean;
@@ -366,5 +376,6 @@ export interface NativeTestHooks {
   trainerStepSyncs(trainer: NativeTrainerHandle, tokens: NativeTensorHandle, classes: NativeTensorHandle | null, control?: boolean): { syncs: string[]; skipped: boolean; loss: number; gradNorm: number };
   timeWarp(statistics: Float64Array | null, u: Float64Array, t: Float64Array, ce: Float64Array): { bins: number; probabilities: Float64Array; times: Float64Array; batchStatistics: Float64Array };
   fusedGelu(x: NativeTensorHandle, grad: NativeTensorHandle): { fused: boolean; cpuPath: 'avx2+fma' | 'baseline'; value: NativeTensorHandle; gradient: NativeTensorHandle; referenceValue: NativeTensorHandle; referenceGradient: NativeTensorHandle };
+  fusedAdaptiveNorm(h: NativeTensorHandle, r: NativeTensorHandle | null, scale: NativeTensorHandle, shift: NativeTensorHandle, gradY: NativeTensorHandle, gradX: NativeTensorHandle | null): { fused: boolean; value: FusedAdaptiveNormResult; reference: FusedAdaptiveNormResult };
   counterNoiseBuilds(seed: number, rows: number, m: number, normal: boolean): { cpuPath: 'avx512' | 'avx2+fma' | 'baseline'; value: NativeTensorHandle; baseline: NativeTensorHandle };
 }

@@ -111,6 +111,52 @@ describeCuda('CUDA against the CPU', () => {
     gpu.dispose();
   });
 
+  // the paper width (768) and the small one (128), rows of 64 positions; bf16 storage against float64 within bf16's
+  // rounding (8 bits of mantissa)
+  test.each([
+    ['float32', 128, 5e-6],
+    ['float32', 768, 5e-6],
+    ['bfloat16', 768, 3e-2],
+  ] as const)('fused AdaLN with its residual add, %s, C = %d: x, y and the gradients match libtorch float64 on the device', (dtype, C, tolerance) => {
+    const B = 4, N = 64;
+    const draw = (seed: number, n: number, offset: number, spread: number) =>
+      Float32Array.from(seededInts(seed, n, 100000).map((v) => offset + spread * (v / 50000 - 1)));
+    const cpuInputs = [
+      [draw(1, B * N * C, 3, 2), [B, N, C]],
+      [draw(2, B * N * C, 0, 1), [B, N, C]],
+      [draw(3, B * C, 0, 0.5), [B, C]],
+      [draw(4, B * C, 0, 0.5), [B, C]],
+      [draw(5, B * N * C, 0, 1), [B, N, C]],
+      [draw(6, B * N * C, 0, 1), [B, N, C]],
+    ].map(([data, shape]) => Tensor.from(data as Float32Array, shape as number[], dtype));
+    const gpuInputs = cpuInputs.map((t) => t.to('cuda'));
+    const read = (o: Record<string, unknown>) =>
+      Object.fromEntries(Object.entries(o).map(([k, v]) => {
+        const onDevice = new Tensor(v as never), host = onDevice.to('cpu');
+        const values = Array.from(host.toTypedArray() as Float64Array);
+        onDevice.dispose();
+        host.dispose();
+        return [k, values];
+      }));
+    const [h, r, scale, shift, gy, gx] = gpuInputs.map((t) => t.handle);
+    const out = testHooks().fusedAdaptiveNorm(h, r, scale, shift, gy, gx);
+    expect(out.fused).toBe(true);
+    const value = read(out.value as never), reference = read(out.reference as never);
+    for (const name of ['x', 'y', 'gradH', 'gradScale', 'gradShift']) {
+      // gradients at scale and shift are sums over N positions
+      const allowed = name === 'gradScale' || name === 'gradShift' ? tolerance * 4 : tolerance;
+      expect(maxRelative(value[name], reference[name])).toBeLessThan(allowed);
+    }
+    if (dtype === 'float32') {
+      // and the CUDA kernels agree with the CPU loops on the same float32 input
+      const [ch, cr, cs, csh, cgy, cgx] = cpuInputs.map((t) => t.handle);
+      const cpu = testHooks().fusedAdaptiveNorm(ch, cr, cs, csh, cgy, cgx);
+      const cpuValue = read(cpu.value as never);
+      for (const name of ['x', 'y', 'gradH', 'gradScale', 'gradShift']) expect(maxRelative(value[name], cpuValue[name])).toBeLessThan(1e-5);
+    }
+    [...cpuInputs, ...gpuInputs].forEach((t) => t.dispose());
+  });
+
   test('a CUDA training step reads the device once', () => {
     const trainer = Trainer.create({ preset: 'small', model: MODEL, train: { seed: 3, device: 'cuda' } });
     const b = batch(0);

@@ -80,3 +80,81 @@ describe('fused GELU (exact, erf form)', () => {
     }
   });
 });
+
+describe('fused AdaLN with its residual add (y = LayerNorm(h + r) (1 + scale) + shift)', () => {
+  // C = 37 exercises the loops' tails (not a multiple of 8), C = 128 the model's width; h sits off zero, as a residual
+  // stream does, so the mean matters
+  const cases = [
+    { B: 3, N: 5, C: 37 },
+    { B: 2, N: 49, C: 128 },
+  ];
+
+  function draw(seed: number, { B, N, C }: { B: number; N: number; C: number }) {
+    const r = rng(seed);
+    const fill = (n: number, f: () => number) => Float32Array.from({ length: n }, f);
+    return {
+      h: fill(B * N * C, () => 3 + 2 * r.normal()),
+      r: fill(B * N * C, () => r.normal()),
+      scale: fill(B * C, () => 0.5 * r.normal()),
+      shift: fill(B * C, () => 0.5 * r.normal()),
+      gradY: fill(B * N * C, () => r.normal()),
+      gradX: fill(B * N * C, () => r.normal()),
+    };
+  }
+
+  type Named = Record<string, number[]>;
+  function run(seed: number, shape: { B: number; N: number; C: number }, opts: { residual: boolean; dtype: 'float32' | 'float64' }) {
+    const d = draw(seed, shape);
+    const { B, N, C } = shape;
+    const t = (a: Float32Array, dims: number[]) => Tensor.from(opts.dtype === 'float32' ? a : Float64Array.from(a), dims);
+    const ins = [t(d.h, [B, N, C]), t(d.r, [B, N, C]), t(d.scale, [B, C]), t(d.shift, [B, C]), t(d.gradY, [B, N, C]), t(d.gradX, [B, N, C])];
+    const [h, r, scale, shift, gradY, gradX] = ins;
+    const out = testHooks().fusedAdaptiveNorm(h.handle, opts.residual ? r.handle : null, scale.handle, shift.handle, gradY.handle, opts.residual ? gradX.handle : null);
+    ins.forEach((x) => x.dispose());
+    const unpack = (o: object): Named =>
+      Object.fromEntries(Object.entries(o).map(([k, v]) => [k, values(new Tensor(v))]));
+    return { fused: out.fused, value: unpack(out.value), reference: unpack(out.reference) };
+  }
+
+  // largest |a - b| / (1 + |b|) over the elements
+  function worst(a: number[], b: number[]): number {
+    expect(a.length).toBe(b.length);
+    let m = 0;
+    for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
+    return m;
+  }
+
+  for (const shape of cases) {
+    const label = `[${shape.B}, ${shape.N}, ${shape.C}]`;
+    test(`${label}, with the residual: x, y and every gradient match libtorch in float64`, () => {
+      const out = run(11, shape, { residual: true, dtype: 'float32' });
+      expect(out.fused).toBe(true);
+      const names = ['x', 'y', 'gradH', 'gradR', 'gradScale', 'gradShift'];
+      for (const name of names) expect(out.value[name]).toBeDefined();
+      expect(worst(out.value.x, out.reference.x)).toBeLessThan(2e-7);
+      expect(worst(out.value.y, out.reference.y)).toBeLessThan(5e-6);
+      expect(worst(out.value.gradH, out.reference.gradH)).toBeLessThan(5e-6);
+      // h and r meet in one add, so their gradients are one tensor
+      expect(out.value.gradR).toEqual(out.value.gradH);
+      // sums over N positions of float32 products
+      expect(worst(out.value.gradScale, out.reference.gradScale)).toBeLessThan(1e-5 * shape.N);
+      expect(worst(out.value.gradShift, out.reference.gradShift)).toBeLessThan(1e-6 * shape.N);
+    });
+
+    test(`${label}, without the residual: y and the gradients at h, scale and shift match libtorch in float64`, () => {
+      const out = run(12, shape, { residual: false, dtype: 'float32' });
+      expect(out.fused).toBe(true);
+      expect(out.value.x).toBeUndefined();
+      expect(worst(out.value.y, out.reference.y)).toBeLessThan(5e-6);
+      expect(worst(out.value.gradH, out.reference.gradH)).toBeLessThan(5e-6);
+      expect(worst(out.value.gradScale, out.reference.gradScale)).toBeLessThan(1e-5 * shape.N);
+      expect(worst(out.value.gradShift, out.reference.gradShift)).toBeLessThan(1e-6 * shape.N);
+    });
+  }
+
+  test('float64 (gradient checks) runs the unfused libtorch ops and equals them exactly', () => {
+    const out = run(14, cases[0], { residual: true, dtype: 'float64' });
+    expect(out.fused).toBe(false);
+    for (const name of ['x', 'y', 'gradH', 'gradScale', 'gradShift']) expect(out.value[name]).toEqual(out.reference[name]);
+  });
+});

@@ -4,6 +4,7 @@
 #include "core/base/error.h"
 #include "addon/modules.h"
 #include "addon/tensor_handle.h"
+#include "core/fused/adaptive_norm.h"
 #include "core/fused/cpu_features.h"
 #include "core/fused/counter_noise_fill.h"
 #include "core/fused/gelu.h"
@@ -67,10 +68,62 @@ Napi::Value CounterNoiseBuilds(const Napi::CallbackInfo& info) {
   });
 }
 
+
+// fusedAdaptiveNorm(h, r | null, scale, shift, gradY, gradX | null) -> {fused, x, y, gradH, gradR, gradScale, gradShift,
+// and the same names prefixed "reference"}. The fused values come from fused::residual_adaptive_norm (or
+// fused::adaptive_norm when r is null) through autograd, backward with gradY at y and gradX at x; the references from
+// plain libtorch ops in float64 (layer_norm, the modulation, the add) and their autograd. All returned in float64.
+Napi::Value FusedAdaptiveNorm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    const bool residual = !info[1].IsNull();
+    auto h = TensorHandle::From(env, info[0], "h");
+    auto r = residual ? TensorHandle::From(env, info[1], "r") : at::Tensor();
+    auto scale = TensorHandle::From(env, info[2], "scale"), shift = TensorHandle::From(env, info[3], "shift");
+    auto grad_y = TensorHandle::From(env, info[4], "gradY");
+    auto grad_x = info[5].IsNull() ? at::Tensor() : TensorHandle::From(env, info[5], "gradX");
+    LCMD_CHECK(!grad_x.defined() || residual, "E_USAGE", "gradX needs a residual r");
+    torch::AutoGradMode grad_mode(true);
+    auto leaf = [](const at::Tensor& t, at::ScalarType type) { return t.defined() ? t.detach().to(type).clone().set_requires_grad(true) : t; };
+    auto run = [&](at::ScalarType type, bool fused) {
+      auto lh = leaf(h, type), lr = leaf(r, type), la = leaf(scale, type), lb = leaf(shift, type);
+      at::Tensor x, y;
+      if (fused) {
+        if (residual) std::tie(x, y) = fused::residual_adaptive_norm(lh, lr, la, lb, 1e-6);
+        else y = fused::adaptive_norm(lh, la, lb, 1e-6);
+      } else {
+        x = residual ? lh + lr : lh;
+        y = torch::layer_norm(x, {x.size(-1)}, {}, {}, 1e-6) * (1 + la.unsqueeze(1)) + lb.unsqueeze(1);
+      }
+      std::vector<at::Tensor> outputs{y}, grads{grad_y.to(y.scalar_type())};
+      if (grad_x.defined()) {
+        outputs.push_back(x);
+        grads.push_back(grad_x.to(x.scalar_type()));
+      }
+      torch::autograd::backward(outputs, grads);
+      auto d = [](const at::Tensor& t) { return t.defined() ? t.detach().to(at::kDouble) : t; };
+      auto o = Napi::Object::New(env);
+      auto set = [&](const char* name, const at::Tensor& t) { if (t.defined()) o.Set(name, TensorHandle::Wrap(env, d(t))); };
+      set("x", residual ? x : at::Tensor());
+      set("y", y);
+      set("gradH", lh.grad());
+      set("gradR", residual ? lr.grad() : at::Tensor());
+      set("gradScale", la.grad());
+      set("gradShift", lb.grad());
+      return o;
+    };
+    auto out = Napi::Object::New(env);
+    out.Set("fused", Napi::Boolean::New(env, fused::adaptive_norm_is_fused(h)));
+    out.Set("value", run(h.scalar_type(), true));
+    out.Set("reference", run(at::kDouble, false));
+    return out;
+  });
+}
 }  // namespace
 
 void register_fused_hooks(Napi::Env env, Napi::Object exports) {
   exports.Set("fusedGelu", Napi::Function::New(env, FusedGelu));
+  exports.Set("fusedAdaptiveNorm", Napi::Function::New(env, FusedAdaptiveNorm));
   exports.Set("counterNoiseBuilds", Napi::Function::New(env, CounterNoiseBuilds));
 }
 

@@ -14,8 +14,8 @@ TransformerBlockImpl::TransformerBlockImpl(int64_t hidden, int64_t heads, int64_
 }
 
 at::Tensor TransformerBlockImpl::forward(const at::Tensor& h, const at::Tensor& y_act) {
-  auto x = h + attn_(norm1_(h, y_act));
-  return x + fc2_(fused::gelu(fc1_(norm2_(x, y_act))));
+  auto [x, normed] = norm2_->forward_residual(h, attn_(norm1_(h, y_act)), y_act);
+  return x + fc2_(fused::gelu(fc1_(normed)));
 }
 
 }  // namespace lcmd
