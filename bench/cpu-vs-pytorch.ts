@@ -87,7 +87,7 @@ interface SetupSpec {
 
 const ROOT = [path.resolve(__dirname, '..'), path.resolve(__dirname, '..', '..')].find((d) => fs.existsSync(path.join(d, 'bench', 'pytorch', 'lcmd_model.py')));
 
-function pythonScript(name: string): string {
+export function pythonScript(name: string): string {
   if (!ROOT) throw new Error('bench/pytorch/ was not found above ' + __dirname);
   return path.join(ROOT, 'bench', 'pytorch', name);
 }
@@ -104,28 +104,30 @@ function normals(count: number, seed: number): Float32Array {
   return out;
 }
 
-function makeBatch(model: ModelConfig, batch: number): { tokens: Int32Array; labels: Int32Array } {
+function makeBatch(model: ModelConfig, batch: number): { tokens: Int32Array; labels?: Int32Array } {
   const n = model.height * model.width;
   return {
     tokens: Int32Array.from({ length: batch * n }, (_, i) => (i * 2654435761) % model.vocabSize),
-    labels: Int32Array.from({ length: batch }, (_, i) => i % model.numClasses),
+    labels: model.numClasses > 0 ? Int32Array.from({ length: batch }, (_, i) => i % model.numClasses) : undefined,
   };
 }
 
-async function writeBatch(dir: string, name: string, model: ModelConfig, batch: number): Promise<{ tokens: string; labels: string; batch: Batch }> {
+/** The batch as .npy files (labels null for an unconditional model) and as tensors. */
+export async function writeBatch(dir: string, name: string, model: ModelConfig, batch: number): Promise<{ tokens: string; labels: string | null; batch: Batch }> {
   const data = makeBatch(model, batch);
-  const b: Batch = { tokens: Tensor.from(data.tokens, [batch, model.height * model.width]), labels: Tensor.from(data.labels, [batch]) };
-  const files = { tokens: path.join(dir, `${name}-tokens.npy`), labels: path.join(dir, `${name}-labels.npy`) };
-  await writeNpy(files.tokens, b.tokens);
-  await writeNpy(files.labels, b.labels!);
-  return { ...files, batch: b };
+  const b: Batch = { tokens: Tensor.from(data.tokens, [batch, model.height * model.width]), labels: data.labels && Tensor.from(data.labels, [batch]) };
+  const tokens = path.join(dir, `${name}-tokens.npy`);
+  await writeNpy(tokens, b.tokens);
+  const labels = b.labels ? path.join(dir, `${name}-labels.npy`) : null;
+  if (labels) await writeNpy(labels, b.labels!);
+  return { tokens, labels, batch: b };
 }
 
 /**
  * A checkpoint whose every weight is off its initial value (the AdaLN modulations start at zero, which would hide the
  * conditioning from the check) and whose EMA, teacher and Adam moments hold two steps of history.
  */
-async function prepareCheckpoint(config: PartialRunConfig, file: string, batch: Batch): Promise<void> {
+export async function prepareCheckpoint(config: PartialRunConfig, file: string, batch: Batch): Promise<void> {
   const trainer = Trainer.create(config);
   const model = trainer.model;
   model.parameterNames().forEach((name, i) => {
@@ -354,23 +356,23 @@ function workerEnv(mode: Mode, threads: number): NodeJS.ProcessEnv {
   return env;
 }
 
-function run(what: string, command: string, args: string[], env: NodeJS.ProcessEnv): void {
+export function run(what: string, command: string, args: string[], env: NodeJS.ProcessEnv): void {
   const r = spawnSync(command, args, { env, stdio: 'inherit' });
   if (r.error) throw new Error(`${what}: could not start ${command}: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`${what} failed (${command} ${args.join(' ')} exited with ${r.status ?? r.signal})`);
 }
 
-function readJson<T>(file: string): T {
+export function readJson<T>(file: string): T {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
 }
 
-function median(values: number[]): number {
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-function positiveInt(value: string, flag: string): number {
+export function positiveInt(value: string, flag: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${flag} must be a positive integer, got '${value}'`);
   return n;

@@ -10,6 +10,9 @@ const CANDIDATES = ['build/Release/lcmd.node', 'build/Debug/lcmd.node'];
 
 let addon: NativeAddon | undefined;
 
+/** OpenBLAS's thread timeout that lcmd sets when the user has not: idle BLAS workers yield for 2^10 cycles, then sleep. */
+export const OPENBLAS_THREAD_TIMEOUT = 10;
+
 /** Threads for this process: LCMD_NUM_THREADS, else the cores split between the ranks on this node. */
 export function defaultThreadCount(): number {
   const fromEnv = Number(process.env.LCMD_NUM_THREADS);
@@ -45,6 +48,10 @@ export function native(): NativeAddon {
   checkHeapEnvironment();
   // libgomp reads this once when it loads; idle OpenMP workers then sleep instead of spinning on shared cores.
   if (!process.env.OMP_WAIT_POLICY && (Number(process.env.LOCAL_WORLD_SIZE) || 1) > 1) process.env.OMP_WAIT_POLICY = 'PASSIVE';
+  // OpenBLAS reads this once when it loads. By default its idle workers keep calling sched_yield for 2^28 cycles after
+  // every GEMM, on the cores libtorch's OpenMP workers need next: a 2-thread training run spent 28% of its CPU time in
+  // the kernel that way. After 2^10 cycles they sleep: 9%, at the same step time (docs/benchmarks-cpu.md).
+  if (!process.env.OPENBLAS_THREAD_TIMEOUT && !process.env.GOTO_THREAD_TIMEOUT) process.env.OPENBLAS_THREAD_TIMEOUT = String(OPENBLAS_THREAD_TIMEOUT);
   let loaded: NativeAddon;
   try {
     loaded = require(file) as NativeAddon;

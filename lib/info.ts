@@ -8,6 +8,8 @@ export interface Info extends NativeRuntimeInfo {
   lcmdVersion: string;
   node: string;
   gemmGflops?: number;
+  /** OpenBLAS's thread timeout as it read it when it loaded (log2 of the cycles its idle workers yield before sleeping) */
+  openblasThreadTimeout: string | null;
 }
 
 /** Below this rate the reference BLAS is almost surely in use (OpenBLAS gives ~100+ GFLOP/s on 2 cores). */
@@ -23,7 +25,8 @@ export function lcmdVersion(): string {
 
 export async function info(options: { measureGemm?: boolean } = {}): Promise<Info> {
   const addon = native();
-  const result: Info = { lcmdVersion: lcmdVersion(), node: process.version, ...addon.runtimeInfo() };
+  const openblasThreadTimeout = process.env.OPENBLAS_THREAD_TIMEOUT ?? process.env.GOTO_THREAD_TIMEOUT ?? null;
+  const result: Info = { lcmdVersion: lcmdVersion(), node: process.version, ...addon.runtimeInfo(), openblasThreadTimeout };
   if (options.measureGemm) result.gemmGflops = await addon.measureGemm(512, 0.3);
   return result;
 }

@@ -25,6 +25,39 @@ export interface FusedAdaptiveNormResult {
   gradShift: NativeTensorHandle;
 }
 
+/** the optimizer state one fused AdamW + EMA step reads (test hook): one tensor per parameter in each list */
+export interface AdamWEmaState {
+  params: NativeTensorHandle[];
+  grads: NativeTensorHandle[];
+  expAvg: NativeTensorHandle[];
+  expAvgSq: NativeTensorHandle[];
+  ema: NativeTensorHandle[];
+  teacher?: NativeTensorHandle[];
+}
+
+/** the step's hyperparameters (test hook); priorSteps is the count of updates already taken, for bias correction */
+export interface AdamWEmaOptions {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  priorSteps: number;
+  gradScale: number;
+  emaDecay: number;
+  teacherDecay: number;
+  fused: boolean;
+}
+
+/** the fused loss head's outputs and the gradient at its logits (test hook), float64; kl only with a target */
+export interface FusedTokenLossResult {
+  ce: NativeTensorHandle;
+  kl?: NativeTensorHandle;
+  probs: NativeTensorHandle;
+  correct: NativeTensorHandle;
+  gradLogits: NativeTensorHandle;
+}
+
 export interface NativeCancelToken {
   cancel(): void;
   isCancelled(): boolean;
@@ -290,6 +323,8 @@ export interface NativeAddon {
   CancelToken: { new (): NativeCancelToken };
   setErrorClass(cls: unknown): void;
   runtimeInfo(): NativeRuntimeInfo;
+  /** the CUDA caching allocator's counters of one device (E_CONFIG without CUDA); resetPeak restarts the peak after the read */
+  cudaMemory(device: number, resetPeak: boolean): { allocatedBytes: number; peakAllocatedBytes: number; reservedBytes: number };
   setNumThreads(n: number): void;
   numThreads(): number;
   measureGemm(size: number, seconds: number, token?: NativeCancelToken): Promise<number>;
@@ -377,5 +412,8 @@ export interface NativeTestHooks {
   timeWarp(statistics: Float64Array | null, u: Float64Array, t: Float64Array, ce: Float64Array): { bins: number; probabilities: Float64Array; times: Float64Array; batchStatistics: Float64Array };
   fusedGelu(x: NativeTensorHandle, grad: NativeTensorHandle): { fused: boolean; cpuPath: 'avx2+fma' | 'baseline'; value: NativeTensorHandle; gradient: NativeTensorHandle; referenceValue: NativeTensorHandle; referenceGradient: NativeTensorHandle };
   fusedAdaptiveNorm(h: NativeTensorHandle, r: NativeTensorHandle | null, scale: NativeTensorHandle, shift: NativeTensorHandle, gradY: NativeTensorHandle, gradX: NativeTensorHandle | null): { fused: boolean; value: FusedAdaptiveNormResult; reference: FusedAdaptiveNormResult };
+  adamwEmaStep(state: AdamWEmaState, decays: boolean[], options: AdamWEmaOptions): { fused: boolean; params: NativeTensorHandle[]; expAvg: NativeTensorHandle[]; expAvgSq: NativeTensorHandle[]; ema: NativeTensorHandle[]; teacher?: NativeTensorHandle[] };
+  fusedNoisyUpdate(z: NativeTensorHandle, eHat: NativeTensorHandle | null, streams: { seed: number; a: number; first: number; purpose: number }, coefficients: { coefZ: number; coefX: number; noiseStd: number }): { fused: boolean; value: NativeTensorHandle; reference: NativeTensorHandle };
+  fusedTokenLoss(logits: NativeTensorHandle, targets: NativeTensorHandle, logQ: NativeTensorHandle | null, direction: 'teacher-student' | 'student-teacher', gradCe: NativeTensorHandle, gradKl: NativeTensorHandle | null, gradProbs: NativeTensorHandle | null): { fused: boolean; value: FusedTokenLossResult; reference: FusedTokenLossResult };
   counterNoiseBuilds(seed: number, rows: number, m: number, normal: boolean): { cpuPath: 'avx512' | 'avx2+fma' | 'baseline'; value: NativeTensorHandle; baseline: NativeTensorHandle };
 }

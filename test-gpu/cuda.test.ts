@@ -157,6 +157,84 @@ describeCuda('CUDA against the CPU', () => {
     [...cpuInputs, ...gpuInputs].forEach((t) => t.dispose());
   });
 
+  // a [rows, K] result of a test hook, read to the host
+  const host = (handle: unknown): number[] => {
+    const onDevice = new Tensor(handle as never), h = onDevice.to('cpu');
+    const values = Array.from(h.toTypedArray() as Float64Array);
+    onDevice.dispose();
+    h.dispose();
+    return values;
+  };
+  const draw = (seed: number, n: number, spread: number) => Float32Array.from(seededInts(seed, n, 100000).map((v) => spread * (v / 50000 - 1)));
+
+  test.each([256, 1024])('fused loss head, K = %d: CE, KL, probabilities and the logits\' gradient match float64 on the device and the CPU loop', (K) => {
+    const R = 3 * 64;
+    const inputs = [
+      Tensor.from(draw(11, R * K, 6), [R, K]),
+      Tensor.from(BigInt64Array.from(seededInts(12, R, K).map(BigInt)), [R], 'int64'),
+      Tensor.from(draw(13, R * K, 4), [R, K]),
+      Tensor.from(draw(14, R, 1), [R]),
+      Tensor.from(draw(15, R, 1), [R]),
+      Tensor.from(draw(16, R * K, 1), [R, K]),
+    ];
+    // a target distribution: log_softmax of the drawn values, made on the CPU
+    const q = inputs[2].toTypedArray() as Float32Array;
+    for (let r = 0; r < R; r++) {
+      const row = q.subarray(r * K, (r + 1) * K);
+      const m = Math.max(...row), lse = m + Math.log(row.reduce((a, v) => a + Math.exp(v - m), 0));
+      for (let k = 0; k < K; k++) row[k] -= lse;
+    }
+    inputs[2].dispose();
+    inputs[2] = Tensor.from(q, [R, K]);
+    const onGpu = inputs.map((t) => t.to('cuda'));
+    for (const direction of ['teacher-student', 'student-teacher'] as const) {
+      const run = (ts: Tensor[]) => testHooks().fusedTokenLoss(ts[0].handle, ts[1].handle, ts[2].handle, direction, ts[3].handle, ts[4].handle, ts[5].handle);
+      const gpu = run(onGpu), cpu = run(inputs);
+      expect(gpu.fused).toBe(true);
+      for (const name of ['ce', 'kl', 'probs', 'gradLogits'] as const) {
+        const value = host(gpu.value[name]), reference = host(gpu.reference[name]), loop = host(cpu.value[name]);
+        expect(maxRelative(value, reference)).toBeLessThan(2e-5);
+        expect(maxRelative(value, loop)).toBeLessThan(2e-5);
+      }
+      expect(host(gpu.value.correct)).toEqual(host(gpu.reference.correct));
+    }
+    [...inputs, ...onGpu].forEach((t) => t.dispose());
+  });
+
+  test('fused AdamW with both EMAs: the CUDA multi-tensor kernel equals the CPU loop (30 tensors, two launches)', () => {
+    const shapes = Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? [64, 48] : [37 + i]));
+    const lists = ['params', 'grads', 'expAvg', 'expAvgSq', 'ema', 'teacher'].map((_, li) =>
+      shapes.map((shape, i) => {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const values = draw(100 * li + i, n, li === 3 ? 1e-3 : 1).map((v) => (li === 3 ? v * v : v));
+        return Tensor.from(values, shape);
+      }));
+    const decays = shapes.map((s) => s.length === 2);
+    const options = { lr: 3e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.05, priorSteps: 4, gradScale: 0.7, emaDecay: 0.999, teacherDecay: 0.95, fused: true };
+    const state = (ls: Tensor[][]) => ({ params: ls[0].map((t) => t.handle), grads: ls[1].map((t) => t.handle), expAvg: ls[2].map((t) => t.handle), expAvgSq: ls[3].map((t) => t.handle), ema: ls[4].map((t) => t.handle), teacher: ls[5].map((t) => t.handle) });
+    const onGpu = lists.map((l) => l.map((t) => t.to('cuda')));
+    const gpu = testHooks().adamwEmaStep(state(onGpu), decays, options);
+    const cpu = testHooks().adamwEmaStep(state(lists), decays, options);
+    expect(gpu.fused).toBe(true);
+    for (const name of ['params', 'expAvg', 'expAvgSq', 'ema', 'teacher'] as const) {
+      gpu[name]!.forEach((h, i) => expect(maxRelative(host(h), host(cpu[name]![i]))).toBeLessThan(1e-6));
+    }
+    [...lists.flat(), ...onGpu.flat()].forEach((t) => t.dispose());
+  });
+
+  test('fused ancestral update: the noise made in the CUDA kernel is the CPU\'s, and the update agrees', () => {
+    const shape = [16, 64, 32], n = 16 * 64 * 32;
+    const z = Tensor.from(draw(21, n, 2), shape), e = Tensor.from(draw(22, n, 2), shape);
+    const zg = z.to('cuda'), eg = e.to('cuda');
+    const streams = { seed: 9, a: 3, first: 40, purpose: 5 }, coefficients = { coefZ: 0.9, coefX: 0.3, noiseStd: 0.4 };
+    const gpu = testHooks().fusedNoisyUpdate(zg.handle, eg.handle, streams, coefficients);
+    const cpu = testHooks().fusedNoisyUpdate(z.handle, e.handle, streams, coefficients);
+    expect(gpu.fused).toBe(true);
+    expect(maxRelative(host(gpu.value), host(gpu.reference))).toBeLessThan(1e-6);
+    expect(maxRelative(host(gpu.value), host(cpu.value))).toBeLessThan(1e-6);
+    [z, e, zg, eg].forEach((t) => t.dispose());
+  });
+
   test('a CUDA training step reads the device once', () => {
     const trainer = Trainer.create({ preset: 'small', model: MODEL, train: { seed: 3, device: 'cuda' } });
     const b = batch(0);

@@ -158,3 +158,252 @@ describe('fused AdaLN with its residual add (y = LayerNorm(h + r) (1 + scale) + 
     for (const name of ['x', 'y', 'gradH', 'gradScale', 'gradShift']) expect(out.value[name]).toEqual(out.reference[name]);
   });
 });
+
+describe('fused AdamW with the sampling EMA and the teacher EMA in one pass', () => {
+  // 37 exercises the loop's tail, 38400 more than one thread chunk; a 2-D weight decays, the others do not
+  const shapes = [[37], [5, 300], [64, 600]];
+  const decays = [false, true, true];
+  const base = { lr: 3e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.05, emaDecay: 0.999, teacherDecay: 0.95 };
+
+  type Lists = { params: Float32Array[]; grads: Float32Array[]; expAvg: Float32Array[]; expAvgSq: Float32Array[]; ema: Float32Array[]; teacher: Float32Array[] };
+  function draw(seed: number): Lists {
+    const r = rng(seed);
+    const fill = (shape: number[], f: () => number) => Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, f);
+    return {
+      params: shapes.map((s) => fill(s, () => r.normal())),
+      grads: shapes.map((s) => fill(s, () => 0.1 * r.normal())),
+      expAvg: shapes.map((s) => fill(s, () => 0.01 * r.normal())),
+      // second moments of every scale, down to where eps matters
+      expAvgSq: shapes.map((s) => fill(s, () => 1e-3 * r.uniform() ** 4)),
+      ema: shapes.map((s) => fill(s, () => r.normal())),
+      teacher: shapes.map((s) => fill(s, () => r.normal())),
+    };
+  }
+
+  // the update written from docs/method.md (AdamW, decoupled decay, bias correction; then the EMAs) in float64
+  function reference(d: Lists, o: typeof base & { priorSteps: number; gradScale: number }, teacher: boolean) {
+    const n = o.priorSteps + 1;
+    const bias1 = 1 - o.beta1 ** n, bias2 = 1 - o.beta2 ** n;
+    const out = { params: [] as number[][], expAvg: [] as number[][], expAvgSq: [] as number[][], ema: [] as number[][], teacher: [] as number[][] };
+    d.params.forEach((p0, t) => {
+      const p: number[] = [], m: number[] = [], v: number[] = [], e: number[] = [], te: number[] = [];
+      for (let i = 0; i < p0.length; i++) {
+        const g = d.grads[t][i] * o.gradScale;
+        let w = decays[t] ? p0[i] * (1 - o.lr * o.weightDecay) : p0[i];
+        m[i] = o.beta1 * d.expAvg[t][i] + (1 - o.beta1) * g;
+        v[i] = o.beta2 * d.expAvgSq[t][i] + (1 - o.beta2) * g * g;
+        w -= (o.lr / bias1) * m[i] / (Math.sqrt(v[i] / bias2) + o.eps);
+        p[i] = w;
+        e[i] = o.emaDecay * d.ema[t][i] + (1 - o.emaDecay) * w;
+        te[i] = o.teacherDecay * d.teacher[t][i] + (1 - o.teacherDecay) * w;
+      }
+      out.params.push(p);
+      out.expAvg.push(m);
+      out.expAvgSq.push(v);
+      out.ema.push(e);
+      if (teacher) out.teacher.push(te);
+    });
+    return out;
+  }
+
+  function run(d: Lists, o: typeof base & { priorSteps: number; gradScale: number; fused: boolean }, teacher: boolean, dtype: 'float32' | 'float64' = 'float32') {
+    const made: Tensor[] = [];
+    const handles = (arrays: Float32Array[]) =>
+      arrays.map((a, i) => {
+        const t = Tensor.from(dtype === 'float32' ? a : Float64Array.from(a), shapes[i]);
+        made.push(t);
+        return t.handle;
+      });
+    const state = { params: handles(d.params), grads: handles(d.grads), expAvg: handles(d.expAvg), expAvgSq: handles(d.expAvgSq), ema: handles(d.ema), teacher: teacher ? handles(d.teacher) : undefined };
+    const out = testHooks().adamwEmaStep(state, decays, o);
+    made.forEach((t) => t.dispose());
+    const unpack = (list: typeof out.params | undefined) => (list ?? []).map((h) => values(new Tensor(h)));
+    return { fused: out.fused, params: unpack(out.params), expAvg: unpack(out.expAvg), expAvgSq: unpack(out.expAvgSq), ema: unpack(out.ema), teacher: unpack(out.teacher) };
+  }
+
+  // largest |a - b| / (scale + |b|) over every tensor of a list
+  function worst(a: number[][], b: number[][], scale = 1): number {
+    expect(a.length).toBe(b.length);
+    let m = 0;
+    a.forEach((x, t) => {
+      expect(x.length).toBe(b[t].length);
+      for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - b[t][i]) / (scale + Math.abs(b[t][i])));
+    });
+    return m;
+  }
+
+  for (const teacher of [true, false]) {
+    for (const [priorSteps, gradScale] of [[0, 1], [7, 0.3]]) {
+      test(`${teacher ? 'with' : 'without'} a teacher, step ${priorSteps + 1}, gradient scale ${gradScale}: fused and unfused match the float64 update`, () => {
+        const d = draw(20 + priorSteps);
+        const o = { ...base, priorSteps, gradScale };
+        const ref = reference(d, o, teacher);
+        const fused = run(d, { ...o, fused: true }, teacher);
+        const unfused = run(d, { ...o, fused: false }, teacher);
+        expect(fused.fused).toBe(true);
+        expect(unfused.fused).toBe(false);
+        for (const out of [fused, unfused]) {
+          expect(worst(out.params, ref.params)).toBeLessThan(1e-6);
+          expect(worst(out.expAvg, ref.expAvg, 1e-3)).toBeLessThan(1e-5);
+          expect(worst(out.expAvgSq, ref.expAvgSq, 1e-6)).toBeLessThan(1e-5);
+          expect(worst(out.ema, ref.ema)).toBeLessThan(1e-6);
+          expect(out.teacher.length).toBe(teacher ? shapes.length : 0);
+          if (teacher) expect(worst(out.teacher, ref.teacher)).toBeLessThan(1e-6);
+        }
+        // the step moved every weight by about lr, far more than the tolerance
+        expect(worst(ref.params, d.params.map((p) => Array.from(p)))).toBeGreaterThan(1e-3);
+      });
+    }
+  }
+
+  test('float64 weights take the unfused passes and match the float64 update', () => {
+    const d = draw(30);
+    const o = { ...base, priorSteps: 3, gradScale: 0.5 };
+    const out = run(d, { ...o, fused: true }, true, 'float64');
+    expect(out.fused).toBe(false);
+    const ref = reference(d, o, true);
+    expect(worst(out.params, ref.params)).toBeLessThan(1e-12);
+    expect(worst(out.ema, ref.ema)).toBeLessThan(1e-12);
+    expect(worst(out.teacher, ref.teacher)).toBeLessThan(1e-12);
+  });
+});
+
+describe('fused sampler update: coef_z z + coef_x e_hat + noise_std n with the counter noise made in the same pass', () => {
+  // [3, 5, 7]: rows of 35 elements, so chunks end inside rows; [40, 64, 64]: 163840 elements, several threads' chunks
+  const cases = [[3, 5, 7], [40, 64, 64]];
+  const coefficients = { coefZ: 0.93, coefX: 0.21, noiseStd: 0.37 };
+
+  function run(seed: number, shape: number[], withE: boolean, dtype: 'float32' | 'float64' = 'float32', first = 5) {
+    const r = rng(seed);
+    const n = shape.reduce((a, b) => a * b, 1);
+    const make = () => {
+      const a = Float32Array.from({ length: n }, () => r.normal());
+      return Tensor.from(dtype === 'float32' ? a : Float64Array.from(a), shape);
+    };
+    const z = make(), e = make();
+    const out = testHooks().fusedNoisyUpdate(z.handle, withE ? e.handle : null, { seed, a: 4, first, purpose: 77 }, coefficients);
+    z.dispose();
+    e.dispose();
+    return { fused: out.fused, value: values(new Tensor(out.value)), reference: values(new Tensor(out.reference)) };
+  }
+
+  function worst(a: number[], b: number[]): number {
+    expect(a.length).toBe(b.length);
+    let m = 0;
+    for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
+    return m;
+  }
+
+  for (const shape of cases) {
+    for (const withE of [true, false]) {
+      test(`[${shape.join(', ')}], ${withE ? 'ancestral step' : 'forward jump (no e_hat)'}: equals the update on counter_normal's noise in float64`, () => {
+        const out = run(41, shape, withE);
+        expect(out.fused).toBe(true);
+        expect(worst(out.value, out.reference)).toBeLessThan(1e-6);
+      });
+    }
+  }
+
+  test('the noise belongs to the rows: another first sample gives other values', () => {
+    const a = run(42, cases[0], true, 'float32', 0), b = run(42, cases[0], true, 'float32', 1);
+    expect(worst(a.value, b.value)).toBeGreaterThan(0.1);
+    expect(worst(b.value, b.reference)).toBeLessThan(1e-6);
+  });
+
+  test('float64 runs the unfused ops on the same noise', () => {
+    const out = run(43, cases[0], true, 'float64');
+    expect(out.fused).toBe(false);
+    expect(worst(out.value, out.reference)).toBeLessThan(1e-7);
+  });
+});
+
+describe('fused loss head: cross-entropy, KL to a target, softmax and argmax over K in one pass each way', () => {
+  // K = 37 exercises short rows, K = 256 the small preset's vocabulary; 147 rows spread over threads
+  const cases = [{ lead: [2, 5], K: 37 }, { lead: [3, 49], K: 256 }];
+
+  function run(seed: number, shape: { lead: number[]; K: number }, opts: { kl: boolean; direction: 'teacher-student' | 'student-teacher'; gradProbs: boolean; dtype?: 'float32' | 'float64' }) {
+    const r = rng(seed);
+    const rows = shape.lead.reduce((a, b) => a * b, 1), K = shape.K;
+    const float = (n: number, f: () => number) => {
+      const a = Float32Array.from({ length: n }, f);
+      return opts.dtype === 'float64' ? Float64Array.from(a) : a;
+    };
+    // peaked rows, as a trained model's are
+    const logits = Tensor.from(float(rows * K, () => 3 * r.normal()), [...shape.lead, K]);
+    const targets = Tensor.from(Int32Array.from({ length: rows }, () => Math.floor(r.uniform() * K)), shape.lead);
+    // a target distribution's log-probabilities: log_softmax of other logits
+    const q = Float64Array.from({ length: rows * K }, () => 2 * r.normal());
+    for (let i = 0; i < rows; i++) {
+      const row = q.subarray(i * K, (i + 1) * K);
+      const m = Math.max(...row);
+      const lse = m + Math.log(row.reduce((s, v) => s + Math.exp(v - m), 0));
+      for (let k = 0; k < K; k++) row[k] -= lse;
+    }
+    const logQ = Tensor.from(Float32Array.from(q), [...shape.lead, K]);
+    const gradCe = Tensor.from(float(rows, () => r.normal()), shape.lead);
+    const gradKl = Tensor.from(float(rows, () => r.normal()), shape.lead);
+    const gradProbs = Tensor.from(float(rows * K, () => r.normal()), [...shape.lead, K]);
+    const out = testHooks().fusedTokenLoss(logits.handle, targets.handle, opts.kl ? logQ.handle : null, opts.direction, gradCe.handle,
+      opts.kl ? gradKl.handle : null, opts.gradProbs ? gradProbs.handle : null);
+    [logits, targets, logQ, gradCe, gradKl, gradProbs].forEach((t) => t.dispose());
+    const unpack = (o: object) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, values(new Tensor(v))])) as Record<string, number[]>;
+    return { fused: out.fused, value: unpack(out.value), reference: unpack(out.reference) };
+  }
+
+  function worst(a: number[], b: number[]): number {
+    expect(a.length).toBe(b.length);
+    let m = 0;
+    for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
+    return m;
+  }
+
+  for (const shape of cases) {
+    for (const direction of ['teacher-student', 'student-teacher'] as const) {
+      test(`[${shape.lead.join(', ')}, ${shape.K}], KL ${direction}, with a probability gradient: every output and the logits' gradient match float64 libtorch`, () => {
+        const out = run(51, shape, { kl: true, direction, gradProbs: true });
+        expect(out.fused).toBe(true);
+        expect(worst(out.value.ce, out.reference.ce)).toBeLessThan(1e-5);
+        expect(worst(out.value.kl, out.reference.kl)).toBeLessThan(1e-5);
+        expect(worst(out.value.probs, out.reference.probs)).toBeLessThan(1e-6);
+        expect(out.value.correct).toEqual(out.reference.correct);
+        expect(worst(out.value.gradLogits, out.reference.gradLogits)).toBeLessThan(1e-5);
+      });
+    }
+    test(`[${shape.lead.join(', ')}, ${shape.K}], cross-entropy alone (no target distribution, no probability gradient)`, () => {
+      const out = run(52, shape, { kl: false, direction: 'teacher-student', gradProbs: false });
+      expect(out.fused).toBe(true);
+      expect(out.value.kl).toBeUndefined();
+      expect(worst(out.value.ce, out.reference.ce)).toBeLessThan(1e-5);
+      expect(worst(out.value.gradLogits, out.reference.gradLogits)).toBeLessThan(1e-6);
+    });
+  }
+
+  test('some rows are right: the argmax agreement is not all zeros or all ones', () => {
+    // targets drawn from the rows' own argmax half of the time would be the usual check; here the logits are random,
+    // so about 1 / K rows agree: make K small
+    const out = run(53, { lead: [400], K: 3 }, { kl: false, direction: 'teacher-student', gradProbs: false });
+    const agree = out.value.correct.reduce((a, b) => a + b, 0);
+    expect(agree).toBeGreaterThan(50);
+    expect(agree).toBeLessThan(350);
+    expect(out.value.correct).toEqual(out.reference.correct);
+  });
+
+  test('a NaN logit anywhere in a row makes that row\'s cross-entropy NaN (so the trainer skips the step), and only that row\'s', () => {
+    const K = 16, logits = Float32Array.from({ length: 3 * K }, (_, i) => Math.sin(i));
+    logits[K + 5] = NaN;  // row 1, not its target
+    const t = Tensor.from(logits, [3, K]), targets = Tensor.from(Int32Array.from([0, 1, 2]), [3]), g = Tensor.from(Float32Array.from([1, 1, 1]), [3]);
+    const out = testHooks().fusedTokenLoss(t.handle, targets.handle, null, 'teacher-student', g.handle, null, null);
+    [t, targets, g].forEach((x) => x.dispose());
+    const ce = values(new Tensor(out.value.ce)), reference = values(new Tensor(out.reference.ce));
+    expect(out.fused).toBe(true);
+    expect(Number.isNaN(ce[1])).toBe(true);
+    expect(Number.isNaN(reference[1])).toBe(true);
+    expect(worst([ce[0], ce[2]], [reference[0], reference[2]])).toBeLessThan(1e-6);
+  });
+
+  test('float64 (gradient checks) takes the unfused ops and matches the reference exactly up to summation order', () => {
+    const out = run(54, cases[0], { kl: true, direction: 'student-teacher', gradProbs: true, dtype: 'float64' });
+    expect(out.fused).toBe(false);
+    for (const name of ['ce', 'kl', 'probs', 'gradLogits']) expect(worst(out.value[name], out.reference[name])).toBeLessThan(1e-12);
+  });
+});

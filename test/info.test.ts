@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { defaultThreadCount, native } from '../lib/binding';
+import { defaultThreadCount, native, OPENBLAS_THREAD_TIMEOUT } from '../lib/binding';
 import { blasWarning, info, lcmdVersion } from '../lib/info';
 
 /** The version CMake's find_package(Torch) saw, read from the Torch_DIR the addon was built against. */
@@ -132,6 +132,20 @@ test('LCMD_NUM_THREADS bounds every pool, OpenBLAS included', async () => {
     // Debian's libtorch multiplies through libblas.so.3; with OpenBLAS selected its pool follows the setting too
     if (pools.openblas !== -1) expect(pools.openblas).toBe(Number(threads));
   }
+});
+
+test('OpenBLAS\'s idle workers sleep soon after a GEMM: lcmd sets OPENBLAS_THREAD_TIMEOUT before loading, unless the user did', () => {
+  // a child process, so the variable is set before its OpenBLAS loads
+  const script = `const { info } = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist', 'lib', 'info.js'))});
+    info().then((r) => console.log(JSON.stringify(r.openblasThreadTimeout)));`;
+  const run = (extra: NodeJS.ProcessEnv) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+    for (const key of ['OPENBLAS_THREAD_TIMEOUT', 'GOTO_THREAD_TIMEOUT']) if (!(key in extra)) delete env[key];
+    return JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', env, timeout: 60000 })) as string | null;
+  };
+  expect(run({})).toBe(String(OPENBLAS_THREAD_TIMEOUT));
+  expect(run({ OPENBLAS_THREAD_TIMEOUT: '20' })).toBe('20');
+  expect(run({ GOTO_THREAD_TIMEOUT: '6' })).toBe('6');
 });
 
 describe('the CPU tensor cache (native/core/base/cpu_tensor_cache.h)', () => {

@@ -65,15 +65,16 @@ static double train_rate(ModelConfig mc, const std::string& precision, int batch
 
 // FLOPs of one training image of a preset with the paper objective (reconstruction term and EMA teacher on): 8
 // forward-equivalents, the student at t and at 0 forward and backward (2 x 3) plus two teacher forwards. One forward
-// is 2 N P_mm + 4 L N^2 h: N tokens, P_mm the matmul weights (2-D parameters except the embedding tables), L layers,
-// width h (the attention scores and their product with V).
+// is 2 N P_mm + 4 L N^2 h: N tokens, P_mm the weights multiplied once per token (2-D parameters except the lookup
+// tables and the per-example time MLP and AdaLN modulations), L layers, width h (the attention scores and their
+// product with V). The same count as bench/gpu-vs-pytorch.ts.
 static double train_flops_per_image(const ModelConfig& mc) {
   LcmdModel model(mc);
   double p_mm = 0;
   for (auto& item : model->named_parameters()) {
     const auto& name = item.key();
-    if (item.value().dim() == 2 && name.rfind("embedding.", 0) != 0 && name.rfind("class_embed.", 0) != 0 && name != "posterior_in" &&
-        name != "positions")
+    if (item.value().dim() == 2 && name.rfind("embedding.", 0) != 0 && name.rfind("class_embed.", 0) != 0 &&
+        name.rfind("time_mlp.", 0) != 0 && name.find(".modulation.") == std::string::npos)
       p_mm += double(item.value().numel());
   }
   const double n = double(mc.num_tokens());

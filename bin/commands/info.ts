@@ -20,7 +20,7 @@ export function registerInfo(program: Command): void {
         `BLAS           ${r.blasLibrary}${r.gemmGflops !== undefined ? `, sgemm 512: ${r.gemmGflops.toFixed(1)} GFLOP/s` : ''}`,
         `CUDA           ${r.cudaCompiled ? 'compiled in' : 'not compiled in'}, ${r.cudaAvailable ? 'available' : 'not available'}`,
         ...r.devices.map((d) => `  cuda:${d.index}       ${d.name}, ${d.memoryGiB.toFixed(1)} GiB`),
-        `threads        ${r.threadPools.intraOp} intra-op, ${r.threadPools.interOp} inter-op, ${r.threadPools.openblas < 0 ? 'no OpenBLAS' : `${r.threadPools.openblas} OpenBLAS`} (LCMD_NUM_THREADS)`,
+        `threads        ${r.threadPools.intraOp} intra-op, ${r.threadPools.interOp} inter-op, ${r.threadPools.openblas < 0 ? 'no OpenBLAS' : `${r.threadPools.openblas} OpenBLAS`} (LCMD_NUM_THREADS)${r.threadPools.openblas > 1 && r.openblasThreadTimeout ? `, OpenBLAS thread timeout 2^${r.openblasThreadTimeout} cycles` : ''}`,
         `heap           ${heapLine(r.heap)}`,
       ];
       console.log(lines.join('\n'));

@@ -7,6 +7,7 @@
 #include "addon/async_task.h"
 #include "addon/modules.h"
 #include "core/base/cpu_tensor_cache.h"
+#include "core/base/cuda_memory.h"
 #include "core/base/runtime_info.h"
 #include "core/base/threads.h"
 
@@ -57,6 +58,22 @@ Napi::Value RuntimeInfoJs(const Napi::CallbackInfo& info) {
   });
 }
 
+// cudaMemory(device, resetPeak) -> {allocatedBytes, peakAllocatedBytes, reservedBytes}; with resetPeak the peak starts
+// again from what is allocated now, after the read.
+Napi::Value CudaMemoryJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&] {
+    const int device = info[0].As<Napi::Number>().Int32Value();
+    const auto stats = cuda_memory_stats(device);
+    if (info[1].ToBoolean().Value()) reset_cuda_peak_memory(device);
+    auto out = Napi::Object::New(env);
+    out.Set("allocatedBytes", double(stats.allocated_bytes));
+    out.Set("peakAllocatedBytes", double(stats.peak_allocated_bytes));
+    out.Set("reservedBytes", double(stats.reserved_bytes));
+    return out;
+  });
+}
+
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&] {
     set_num_threads(info[0].As<Napi::Number>().Int32Value());
@@ -103,6 +120,7 @@ Napi::Value BusyWork(const Napi::CallbackInfo& info) {
 
 void register_runtime(Napi::Env env, Napi::Object exports) {
   exports.Set("runtimeInfo", Napi::Function::New(env, RuntimeInfoJs));
+  exports.Set("cudaMemory", Napi::Function::New(env, CudaMemoryJs));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("numThreads", Napi::Function::New(env, NumThreads));
   exports.Set("measureGemm", Napi::Function::New(env, MeasureGemm));

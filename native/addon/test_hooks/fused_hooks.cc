@@ -5,9 +5,13 @@
 #include "addon/modules.h"
 #include "addon/tensor_handle.h"
 #include "core/fused/adaptive_norm.h"
+#include "core/fused/adamw_ema.h"
+#include "core/train/adamw.h"
 #include "core/fused/cpu_features.h"
 #include "core/fused/counter_noise_fill.h"
 #include "core/fused/gelu.h"
+#include "core/fused/noisy_update.h"
+#include "core/fused/token_loss.h"
 #include "core/noise/counter_noise.h"
 #include "core/noise/counter_noise_math.h"
 
@@ -121,9 +125,143 @@ Napi::Value FusedAdaptiveNorm(const Napi::CallbackInfo& info) {
 }
 }  // namespace
 
+// adamwEmaStep(state, decays, options) -> {fused, params, expAvg, expAvgSq, ema, teacher?}: one AdamW step with the
+// EMAs (core/train/adamw.h) on copies of the given tensors. state: {params, grads, expAvg, expAvgSq, ema, teacher?},
+// arrays of Tensor handles of one length; decays: boolean[]; options: {lr, beta1, beta2, eps, weightDecay, priorSteps
+// (the updates already taken, for bias correction), gradScale, emaDecay, teacherDecay, fused}. Results in float64.
+Napi::Value AdamWEmaStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto state = info[0].As<Napi::Object>();
+    auto decays_js = info[1].As<Napi::Array>();
+    auto options = info[2].As<Napi::Object>();
+    auto list = [&](const char* name) {
+      std::vector<at::Tensor> out;
+      if (!state.Has(name) || state.Get(name).IsUndefined()) return out;
+      auto array = state.Get(name).As<Napi::Array>();
+      for (uint32_t i = 0; i < array.Length(); ++i) out.push_back(TensorHandle::From(env, array.Get(i), name).clone());
+      return out;
+    };
+    auto number = [&](const char* name) { return options.Get(name).As<Napi::Number>().DoubleValue(); };
+    auto params = list("params"), grads = list("grads"), m = list("expAvg"), v = list("expAvgSq"), ema = list("ema"), teacher = list("teacher");
+    std::vector<bool> decays;
+    for (uint32_t i = 0; i < decays_js.Length(); ++i) decays.push_back(decays_js.Get(i).As<Napi::Boolean>().Value());
+    const size_t n = params.size();
+    LCMD_CHECK(grads.size() == n && m.size() == n && v.size() == n && ema.size() == n && decays.size() == n &&
+                   (teacher.empty() || teacher.size() == n),
+               "E_SHAPE", "every state list needs one tensor per parameter");
+    for (size_t i = 0; i < n; ++i) params[i].mutable_grad() = grads[i];
+    AdamW optimizer(params, decays,
+                    AdamWOptions{number("beta1"), number("beta2"), number("eps"), number("weightDecay"), options.Get("fused").As<Napi::Boolean>().Value()});
+    for (size_t i = 0; i < n; ++i) {
+      optimizer.exp_avg()[i].copy_(m[i]);
+      optimizer.exp_avg_sq()[i].copy_(v[i]);
+    }
+    optimizer.set_steps(static_cast<int64_t>(number("priorSteps")));
+    std::vector<EmaTarget> emas{{ema, number("emaDecay")}};
+    if (!teacher.empty()) emas.push_back({teacher, number("teacherDecay")});
+    optimizer.step(number("lr"), number("gradScale"), emas);
+    auto wrap = [&](const std::vector<at::Tensor>& tensors) {
+      auto array = Napi::Array::New(env, tensors.size());
+      for (size_t i = 0; i < tensors.size(); ++i) array.Set(uint32_t(i), TensorHandle::Wrap(env, tensors[i].detach().to(at::kDouble)));
+      return array;
+    };
+    auto out = Napi::Object::New(env);
+    out.Set("fused", Napi::Boolean::New(env, optimizer.last_step_fused()));
+    out.Set("params", wrap(params));
+    out.Set("expAvg", wrap(optimizer.exp_avg()));
+    out.Set("expAvgSq", wrap(optimizer.exp_avg_sq()));
+    out.Set("ema", wrap(ema));
+    if (!teacher.empty()) out.Set("teacher", wrap(teacher));
+    return out;
+  });
+}
+
+// fusedNoisyUpdate(z, eHat | null, streams {seed, a, first, purpose}, coefficients {coefZ, coefX, noiseStd}) ->
+// {fused, value, reference}: fused::noisy_update against plain libtorch in float64 on counter_normal's noise tensor
+// for the same streams (one row of z per stream). Both returned in float64.
+Napi::Value FusedNoisyUpdate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto z = TensorHandle::From(env, info[0], "z");
+    auto e = info[1].IsNull() ? at::Tensor() : TensorHandle::From(env, info[1], "eHat");
+    auto s = info[2].As<Napi::Object>(), k = info[3].As<Napi::Object>();
+    auto number = [](const Napi::Object& o, const char* name) { return o.Get(name).As<Napi::Number>().DoubleValue(); };
+    LCMD_CHECK(z.dim() >= 1, "E_SHAPE", "z needs a batch dimension");
+    const ExampleStreams streams{static_cast<uint64_t>(number(s, "seed")), static_cast<uint64_t>(number(s, "a")),
+                                 static_cast<int64_t>(number(s, "first")), z.size(0), static_cast<uint64_t>(number(s, "purpose"))};
+    const fused::NoisyUpdateCoefficients c{static_cast<float>(number(k, "coefZ")), static_cast<float>(number(k, "coefX")),
+                                           static_cast<float>(number(k, "noiseStd"))};
+    auto value = fused::noisy_update(z, e, c, streams).to(at::kDouble);
+    auto noise = counter_normal(streams, z.size(0) > 0 ? z.numel() / z.size(0) : 0, z.device()).to(at::kDouble).view(z.sizes());
+    auto reference = z.to(at::kDouble) * double(c.coef_z) + noise * double(c.noise_std);
+    if (e.defined()) reference = reference + e.to(at::kDouble) * double(c.coef_x);
+    auto out = Napi::Object::New(env);
+    out.Set("fused", Napi::Boolean::New(env, fused::noisy_update_is_fused(z)));
+    out.Set("value", TensorHandle::Wrap(env, value));
+    out.Set("reference", TensorHandle::Wrap(env, reference));
+    return out;
+  });
+}
+
+// fusedTokenLoss(logits [..., K], targets [...], logQ | null, direction, gradCe [...], gradKl | null, gradProbs | null) ->
+// {fused, value, reference}, each {ce, kl?, probs, correct, gradLogits}: fused::token_losses and its backward with the
+// given upstream gradients, against the same losses written as plain libtorch ops in float64 (log_softmax, gather,
+// the KL's sum) and their autograd. direction: "teacher-student" or "student-teacher". All returned in float64.
+Napi::Value FusedTokenLoss(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto logits = TensorHandle::From(env, info[0], "logits");
+    auto targets = TensorHandle::From(env, info[1], "targets").to(at::kLong);
+    auto log_q = info[2].IsNull() ? at::Tensor() : TensorHandle::From(env, info[2], "logQ");
+    const std::string direction = info[3].As<Napi::String>().Utf8Value();
+    LCMD_CHECK(direction == "teacher-student" || direction == "student-teacher", "E_CONFIG", "direction must be teacher-student or student-teacher");
+    const bool ts = direction == "teacher-student";
+    auto grad_ce = TensorHandle::From(env, info[4], "gradCe");
+    auto grad_kl = info[5].IsNull() ? at::Tensor() : TensorHandle::From(env, info[5], "gradKl");
+    auto grad_probs = info[6].IsNull() ? at::Tensor() : TensorHandle::From(env, info[6], "gradProbs");
+    torch::AutoGradMode grad_mode(true);
+    auto d = [](const at::Tensor& t) { return t.detach().to(at::kDouble); };
+    auto pack = [&](const at::Tensor& ce, const at::Tensor& kl, const at::Tensor& probs, const at::Tensor& correct, const at::Tensor& leaf) {
+      std::vector<at::Tensor> outputs{ce}, grads{grad_ce.to(ce.scalar_type())};
+      if (kl.defined() && grad_kl.defined()) outputs.push_back(kl), grads.push_back(grad_kl.to(kl.scalar_type()));
+      if (grad_probs.defined()) outputs.push_back(probs), grads.push_back(grad_probs.to(probs.scalar_type()));
+      torch::autograd::backward(outputs, grads);
+      auto o = Napi::Object::New(env);
+      o.Set("ce", TensorHandle::Wrap(env, d(ce)));
+      if (kl.defined()) o.Set("kl", TensorHandle::Wrap(env, d(kl)));
+      o.Set("probs", TensorHandle::Wrap(env, d(probs)));
+      o.Set("correct", TensorHandle::Wrap(env, d(correct)));
+      o.Set("gradLogits", TensorHandle::Wrap(env, d(leaf.grad())));
+      return o;
+    };
+    auto leaf = logits.detach().clone().set_requires_grad(true);
+    auto fused_out = fused::token_losses(leaf, targets, log_q, ts ? fused::KlDirection::kTeacherStudent : fused::KlDirection::kStudentTeacher);
+    auto value = pack(fused_out.ce, fused_out.kl, fused_out.probs, fused_out.correct, leaf);
+    auto ref_leaf = logits.detach().to(at::kDouble).clone().set_requires_grad(true);
+    auto log_p = torch::log_softmax(ref_leaf, -1);
+    auto ref_ce = -log_p.gather(-1, targets.unsqueeze(-1)).squeeze(-1);
+    at::Tensor ref_kl;
+    if (log_q.defined()) {
+      auto q = log_q.to(at::kDouble);
+      ref_kl = ts ? (q.exp() * (q - log_p)).sum(-1) : (log_p.exp() * (log_p - q)).sum(-1);
+    }
+    auto ref_correct = (ref_leaf.detach().argmax(-1) == targets).to(at::kDouble);
+    auto reference = pack(ref_ce, ref_kl, torch::softmax(ref_leaf, -1), ref_correct, ref_leaf);
+    auto out = Napi::Object::New(env);
+    out.Set("fused", Napi::Boolean::New(env, fused::token_losses_are_fused(logits)));
+    out.Set("value", value);
+    out.Set("reference", reference);
+    return out;
+  });
+}
+
 void register_fused_hooks(Napi::Env env, Napi::Object exports) {
   exports.Set("fusedGelu", Napi::Function::New(env, FusedGelu));
   exports.Set("fusedAdaptiveNorm", Napi::Function::New(env, FusedAdaptiveNorm));
+  exports.Set("adamwEmaStep", Napi::Function::New(env, AdamWEmaStep));
+  exports.Set("fusedNoisyUpdate", Napi::Function::New(env, FusedNoisyUpdate));
+  exports.Set("fusedTokenLoss", Napi::Function::New(env, FusedTokenLoss));
   exports.Set("counterNoiseBuilds", Napi::Function::New(env, CounterNoiseBuilds));
 }
 

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "core/diffusion/step_times.h"
+#include "core/noise/counter_noise.h"
 
 namespace lcmd {
 
@@ -20,5 +21,10 @@ at::Tensor ancestral_update(const at::Tensor& z_t, const at::Tensor& e_hat, cons
 
 // z_t = alpha_{t|s} z_s + sigma_{t|s} noise, a draw from q(z_t | z_s) (RePaint's jump of one step).
 at::Tensor forward_update(const at::Tensor& z_s, const at::Tensor& noise, const StepTimes& times);
+
+// The same two draws with the noise of `noise` (one stream per row of z, as counter_normal makes it) generated inside
+// the update, in one pass (core/fused/noisy_update.h): what the sampler runs.
+at::Tensor ancestral_update(const at::Tensor& z_t, const at::Tensor& e_hat, const ExampleStreams& noise, const StepTimes& times);
+at::Tensor forward_update(const at::Tensor& z_s, const ExampleStreams& noise, const StepTimes& times);
 
 }  // namespace lcmd

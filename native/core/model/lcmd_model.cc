@@ -55,7 +55,10 @@ at::Tensor LcmdModelImpl::forward(const at::Tensor& z, const at::Tensor& t, cons
   auto y_act = torch::silu(conditioning(t, classes));
   auto input = z;
   if (config_.self_condition) input = torch::cat({z, extras.self_cond.defined() ? extras.self_cond.to(z.dtype()) : torch::zeros_like(z)}, -1);
-  auto h = in_proj_(input) + positions_;
+  // the positions take the projection's type, so that under bf16 autocast the residual stream stays bf16 (a float32
+  // buffer would promote every block's adds to float32); the norms keep float32 statistics (core/fused/adaptive_norm.h)
+  auto projected = in_proj_(input);
+  auto h = projected + positions_.to(projected.scalar_type());
   // a dropped position holds the [mask] vector, not a noisy token: it gets no likelihood term, and the network
   // (which sees the vector) predicts it alone
   auto kept = extras.dropped.defined() ? extras.dropped.logical_not().unsqueeze(-1) : at::Tensor();

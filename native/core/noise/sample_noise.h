@@ -35,9 +35,10 @@ class SampleNoise {
   at::Tensor normal(SampleNoiseKind kind, int64_t grid_index, at::IntArrayRef shape, int64_t repeat = 0) const;
   // [count, shape...] float32 uniforms in (0, 1) on the device.
   at::Tensor uniform(SampleNoiseKind kind, int64_t grid_index, at::IntArrayRef shape, int64_t repeat = 0) const;
+  // The streams normal() and uniform() draw from, for an update that makes its noise itself (core/fused/noisy_update.h).
+  ExampleStreams streams(SampleNoiseKind kind, int64_t grid_index, int64_t repeat = 0) const;
 
  private:
-  ExampleStreams streams(SampleNoiseKind kind, int64_t grid_index, int64_t repeat) const;
 
   uint64_t seed_;
   int64_t first_sample_;

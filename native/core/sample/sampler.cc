@@ -106,7 +106,7 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, cons
   for (int64_t j = steps; j >= 1; --j) {
     const auto times = step_times(schedule, grid[j - 1], grid[j]);
     for (int64_t repeat = 0; repeat < options.infill_resample; ++repeat) {
-      if (repeat > 0) z = forward_update(z, noise.normal(SampleNoiseKind::kResample, j, {n_tokens, dim}, repeat), times);
+      if (repeat > 0) z = forward_update(z, noise.streams(SampleNoiseKind::kResample, j, repeat), times);
       auto probs = predict(z, j, repeat);
       auto e_hat = predicted_embedding(probs, table);
       if (options.rule == StepRule::kCommit) {
@@ -115,7 +115,7 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, cons
       }
       if (denoiser.self_conditioned()) self_cond = e_hat;
       if (options.rule == StepRule::kAncestral) {
-        z = ancestral_update(z, e_hat, noise.normal(SampleNoiseKind::kAncestral, j, {n_tokens, dim}, repeat), times);
+        z = ancestral_update(z, e_hat, noise.streams(SampleNoiseKind::kAncestral, j, repeat), times);
       } else if (options.rule == StepRule::kDdim || options.rule == StepRule::kCommit) {
         z = ddim_step(z, e_hat, times);
       } else {

@@ -19,8 +19,6 @@ at::Tensor teacher_logits(LcmdModelImpl& teacher, bool dropout, const at::Tensor
 
 }  // namespace
 
-at::Tensor kl_divergence(const at::Tensor& log_q, const at::Tensor& log_p) { return (log_q.exp() * (log_q - log_p)).sum(-1); }
-
 at::Tensor consistency_target(LcmdModelImpl& teacher, const TrainConfig& config, const TrainingNoise& noise, const ConsistencyInputs& in) {
   const auto& schedule = teacher.schedule();
   auto coef = [&](const at::Tensor& v) { return v.view({-1, 1, 1}); };

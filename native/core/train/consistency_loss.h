@@ -21,7 +21,4 @@ struct ConsistencyInputs {
 // log q [B, N, K]: the CM target's log-probabilities.
 at::Tensor consistency_target(LcmdModelImpl& teacher, const TrainConfig& config, const TrainingNoise& noise, const ConsistencyInputs& in);
 
-// KL(q || p) per token from target log-probs and student log-probs over the last dimension.
-at::Tensor kl_divergence(const at::Tensor& log_q, const at::Tensor& log_p);
-
 }  // namespace lcmd

@@ -6,6 +6,7 @@
 
 #include "core/base/device.h"
 #include "core/base/error.h"
+#include "core/fused/token_loss.h"
 #include "core/train/consistency_loss.h"
 #include "core/train/maskgit_loss.h"
 #include "core/train/token_dropping.h"
@@ -55,7 +56,6 @@ LossTerms compute_losses(LcmdModelImpl& student, LcmdModelImpl& teacher, const T
   const auto& schedule = student.schedule();
   const auto& mc = student.config();
   const int64_t batch = in.tokens.size(0);
-  const int64_t vocab = mc.vocab_size;
   const bool vlb = config.objective == "vlb";
 
   at::Tensor classes = in.classes;
@@ -105,24 +105,27 @@ LossTerms compute_losses(LcmdModelImpl& student, LcmdModelImpl& teacher, const T
     logits_t = student.forward(z_t, noise.t, classes, {self_cond, dropped});
   }
 
-  LossTerms out;
-  auto flat_tokens = in.tokens.reshape({-1});
-  out.recon = recon_on ? torch::nn::functional::cross_entropy(logits_0.reshape({-1, vocab}), flat_tokens)
-                       : torch::full({}, std::numeric_limits<double>::quiet_NaN(), logits_t.options());
-  if (config.time_warp == "learned") {
-    // per token first, so the time warp sees each example's CE; the mean is the same CE
-    auto ce_tokens = torch::nn::functional::cross_entropy(logits_t.reshape({-1, vocab}), flat_tokens,
-                                                          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-    out.ce = ce_tokens.mean();
-    out.ce_per_example = ce_tokens.detach().view({batch, -1}).mean(1);
-  } else {
-    out.ce = torch::nn::functional::cross_entropy(logits_t.reshape({-1, vocab}), flat_tokens);
+  // the CM target first: the teacher does not depend on the student's logits, and the loss head takes it in its pass
+  at::Tensor log_q;
+  if (!vlb && in.lambda_cm > 0) {
+    log_q = in.fixed_cm_log_q;
+    if (!log_q.defined()) log_q = consistency_target(teacher, config, noise, {z_t.detach(), e_in.detach(), dropped, classes, before ? at::Tensor() : mask_vec.detach()});
   }
-  auto e_hat = student.predicted_embedding(logits_t);
+  const auto direction = config.kl_direction == "teacher-student" ? fused::KlDirection::kTeacherStudent : fused::KlDirection::kStudentTeacher;
+
+  LossTerms out;
+  out.recon = recon_on ? fused::token_losses(logits_0, in.tokens, at::Tensor(), direction).ce.mean()
+                       : torch::full({}, std::numeric_limits<double>::quiet_NaN(), logits_t.options());
+  // one pass over the K logits at t: the cross-entropy, the CM loss's KL, the probabilities and the argmax
+  auto head = fused::token_losses(logits_t, in.tokens, log_q, direction);
+  out.ce = head.ce.mean();
+  // per example too, so the time warp sees each example's CE (its mean is the same CE)
+  if (config.time_warp == "learned") out.ce_per_example = head.ce.detach().mean(1);
+  auto e_hat = torch::matmul(head.probs, table.to(head.probs.scalar_type()));  // the predicted embedding p E
   auto sq_err = (e_x.to(e_hat.dtype()) - e_hat).pow(2).sum(-1);  // [B, N]
   double alpha_1 = schedule.alpha(1.0), sigma_1 = schedule.sigma(1.0);
   out.prior = prior_kl(e_x, alpha_1, sigma_1).mean();
-  out.accuracy_t = (logits_t.argmax(-1) == in.tokens).to(at::kFloat).mean();
+  out.accuracy_t = head.correct.mean();
 
   if (vlb) {
     out.diff = (sq_err.mean(1) * noise.t_weight.to(sq_err.dtype())).mean();
@@ -132,15 +135,8 @@ LossTerms compute_losses(LcmdModelImpl& student, LcmdModelImpl& teacher, const T
   }
 
   out.diff = sq_err.mean();
-  if (in.lambda_cm > 0) {
-    at::Tensor log_q = in.fixed_cm_log_q;
-    if (!log_q.defined()) log_q = consistency_target(teacher, config, noise, {z_t.detach(), e_in.detach(), dropped, classes, before ? at::Tensor() : mask_vec.detach()});
-    out.cm_log_q = log_q;
-    auto log_p = torch::log_softmax(logits_t, -1);
-    out.cm = (config.kl_direction == "teacher-student" ? kl_divergence(log_q, log_p) : kl_divergence(log_p, log_q)).mean();
-  } else {
-    out.cm = torch::zeros({}, out.ce.options());
-  }
+  out.cm_log_q = log_q;
+  out.cm = log_q.defined() ? head.kl.mean() : torch::zeros({}, out.ce.options());
   out.total = in.lambda_cm * out.cm + in.lambda_diff * out.diff;
   if (recon_on) out.total = out.total + config.lambda_recon * out.recon;
   if (config.lambda_ce > 0) out.total = out.total + config.lambda_ce * out.ce;

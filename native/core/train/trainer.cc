@@ -22,12 +22,6 @@ bool decays(const std::string& name, const at::Tensor& p) {
   return p.dim() >= 2 && name.rfind("embedding.", 0) != 0 && name.rfind("class_embed.", 0) != 0 && name != "posterior_in";
 }
 
-std::vector<at::Tensor> values_of(const torch::OrderedDict<std::string, at::Tensor>& dict) {
-  std::vector<at::Tensor> out;
-  for (const auto& item : dict) out.push_back(item.value());
-  return out;
-}
-
 void copy_named(LcmdModelImpl& model, const std::string& prefix, const std::map<std::string, at::Tensor>& tensors) {
   torch::NoGradGuard no_grad;
   for (auto& item : model.named_parameters()) item.value().copy_(checkpoint_tensor(tensors, prefix + item.key(), item.value(), "the checkpoint"));
@@ -58,10 +52,15 @@ Trainer::Trainer(const ModelConfig& model_config, const TrainConfig& train_confi
     teacher_->eval();
   }
   std::vector<bool> decay;
+  auto ema_named = ema_->named_parameters();
+  auto teacher_named = teacher_ ? teacher_->named_parameters() : torch::OrderedDict<std::string, at::Tensor>();
   for (auto& item : model_->named_parameters()) {
-    if (!item.value().requires_grad()) continue;
+    const bool trained = item.value().requires_grad();
+    (trained ? params_ : frozen_params_).push_back(item.value());
+    (trained ? ema_params_ : frozen_ema_).push_back(ema_named[item.key()]);
+    if (teacher_) (trained ? teacher_params_ : frozen_teacher_).push_back(teacher_named[item.key()]);
+    if (!trained) continue;
     names_.push_back(item.key());
-    params_.push_back(item.value());
     decay.push_back(decays(item.key(), item.value()));
   }
   if (config_.time_warp == "learned") time_warp_ = std::make_unique<TimeWarp>(device_);
@@ -152,9 +151,8 @@ StepResult Trainer::step(const at::Tensor& tokens_in, const at::Tensor& classes_
     r.skipped = true;
     ++skipped_;
   } else {
-    if (config_.grad_clip > 0 && r.grad_norm > config_.grad_clip) at::_foreach_mul_(grads, config_.grad_clip / (r.grad_norm + 1e-6));
-    optimizer_->step(r.lr);
-    update_emas();
+    const bool clip = config_.grad_clip > 0 && r.grad_norm > config_.grad_clip;
+    apply_update(r.lr, clip ? config_.grad_clip / (r.grad_norm + 1e-6) : 1.0);
     if (time_warp_) time_warp_->update(warp_stats);
   }
   for (auto& p : params_) p.mutable_grad() = at::Tensor();
@@ -173,15 +171,17 @@ void Trainer::load_codebook(const at::Tensor& codebook) {
   if (teacher_) teacher_->embedding()->load_codebook(on_device);
 }
 
-void Trainer::update_emas() {
+void Trainer::apply_update(double lr, double grad_scale) {
   // n counts applied updates, so the warm-up restarts neither on skipped steps nor on resume
-  int64_t n = optimizer_->steps() - 1;
-  auto student = values_of(model_->named_parameters());
-  auto ema = values_of(ema_->named_parameters());
-  ema_update(ema, student, ema_decay_at(config_.ema_decay, n, true));
-  if (teacher_) {
-    auto teacher = values_of(teacher_->named_parameters());
-    ema_update(teacher, student, ema_decay_at(config_.teacher_decay, n, config_.teacher_warmup));
+  const int64_t n = optimizer_->steps();
+  const double ema_decay = ema_decay_at(config_.ema_decay, n, true);
+  const double teacher_decay = ema_decay_at(config_.teacher_decay, n, config_.teacher_warmup);
+  std::vector<EmaTarget> emas{{ema_params_, ema_decay}};
+  if (teacher_) emas.push_back({teacher_params_, teacher_decay});
+  optimizer_->step(lr, grad_scale, emas);
+  if (!frozen_params_.empty()) {
+    ema_update(frozen_ema_, frozen_params_, ema_decay);
+    if (teacher_) ema_update(frozen_teacher_, frozen_params_, teacher_decay);
   }
 }
 

@@ -57,7 +57,8 @@ class Trainer {
 
  private:
   void validate_batch(const at::Tensor& tokens, const at::Tensor& classes) const;
-  void update_emas();
+  // The optimizer step with the two EMAs of the trained weights, then the EMAs of the weights nothing trains.
+  void apply_update(double lr, double grad_scale);
 
   TrainConfig config_;
   c10::Device device_;
@@ -66,6 +67,10 @@ class Trainer {
   LcmdModel teacher_{nullptr};  // only for teacher "ema"
   std::vector<std::string> names_;
   std::vector<at::Tensor> params_;
+  // the sampling EMA's and the teacher's copies of params_, in the same order (the teacher's empty without one)
+  std::vector<at::Tensor> ema_params_, teacher_params_;
+  // the weights that nothing trains (a frozen embedding table): student, sampling EMA and teacher copies
+  std::vector<at::Tensor> frozen_params_, frozen_ema_, frozen_teacher_;
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<TimeWarp> time_warp_;
   GradientSync sync_;
