@@ -68,6 +68,21 @@ export function native(): NativeAddon {
   return loaded;
 }
 
+/**
+ * Runs `work` with n threads in every pool (intra-op, OpenBLAS), then restores the count it had, also when `work`
+ * fails. The count is the process's: nothing else may run native work meanwhile.
+ */
+export async function withThreadCount<T>(n: number, work: () => Promise<T>): Promise<T> {
+  const addon = native();
+  const before = addon.numThreads();
+  addon.setNumThreads(n);
+  try {
+    return await work();
+  } finally {
+    addon.setNumThreads(before);
+  }
+}
+
 /** The addon's test-only hooks (see NativeTestHooks); not part of the API. */
 export function testHooks(): NativeTestHooks {
   return native() as unknown as NativeTestHooks;

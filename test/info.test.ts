@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { defaultThreadCount, native, OPENBLAS_THREAD_TIMEOUT } from '../lib/binding';
+import { defaultThreadCount, native, OPENBLAS_THREAD_TIMEOUT, withThreadCount } from '../lib/binding';
 import { blasWarning, info, lcmdVersion } from '../lib/info';
 
 /** The version CMake's find_package(Torch) saw, read from the Torch_DIR the addon was built against. */
@@ -146,6 +146,18 @@ test('OpenBLAS\'s idle workers sleep soon after a GEMM: lcmd sets OPENBLAS_THREA
   expect(run({})).toBe(String(OPENBLAS_THREAD_TIMEOUT));
   expect(run({ OPENBLAS_THREAD_TIMEOUT: '20' })).toBe('20');
   expect(run({ GOTO_THREAD_TIMEOUT: '6' })).toBe('6');
+});
+
+test('withThreadCount runs its work with that many threads in every pool, and restores the count after, also on failure', async () => {
+  const addon = native();
+  const before = addon.numThreads();
+  const other = before === 1 ? 2 : 1;
+  const seen = await withThreadCount(other, async () => ({ intraOp: addon.numThreads(), pools: addon.runtimeInfo().threadPools }));
+  expect(seen.intraOp).toBe(other);
+  if (seen.pools.openblas !== -1) expect(seen.pools.openblas).toBe(other);
+  expect(addon.numThreads()).toBe(before);
+  await expect(withThreadCount(other, async () => { throw new Error('boom'); })).rejects.toThrow('boom');
+  expect(addon.numThreads()).toBe(before);
 });
 
 describe('the CPU tensor cache (native/core/base/cpu_tensor_cache.h)', () => {

@@ -17,6 +17,7 @@ import { nonNegativeInt, nonNegativeNumber, outputFolder, positiveInt, usage } f
 import { interruptible } from '../interrupt';
 import { formatDuration, ProgressLine } from '../progress';
 import { trainWithOutput } from '../training-output';
+import { defaultThreadCount, withThreadCount } from '../../lib/binding';
 import { check, LcmdError } from '../../lib/errors';
 import { writeFileAtomic } from '../../lib/atomic-write';
 import { ensureFolder } from '../../lib/folders';
@@ -179,23 +180,29 @@ export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<
       print(stageLine(2, 'tokenizer (reused)', (Date.now() - t) / 1000, `held-out PSNR ${evaluation.psnr.toFixed(2)} dB, codebook usage ${(100 * evaluation.usage).toFixed(1)}%`));
     } else {
       rebuilt = true;
-      tokenizer = Tokenizer.create(DEMO_TOKENIZER_PRESET, { seed });
+      const created = Tokenizer.create(DEMO_TOKENIZER_PRESET, { seed });
+      tokenizer = created;
       const progress = new ProgressLine({ label: 'tokenizer', plainEvery: 1 });
       const lr = TOKENIZER_PRESETS[DEMO_TOKENIZER_PRESET].train.lr;
-      await tokenizer.train(train.images, {
-        steps: budget.tokenizerSteps,
-        batchSize: budget.tokenizerBatch,
-        lr,
-        seed,
-        reportEvery: Math.max(1, Math.round(budget.tokenizerSteps / 20)),
-        signal,
-        onProgress: (p) => {
-          const eta = (p.steps - p.step) * (budget.tokenizerBatch / Math.max(p.imagesPerSecond, 1e-9));
-          progress.update({ step: p.step, total: p.steps, values: { mse: p.reconstruction, psnr: p.psnr, usage: p.usage }, rate: p.imagesPerSecond, etaSeconds: eta });
-        },
+      // The mnist tokenizer's small convolutions train as fast on one thread as on two, with a twentieth of the
+      // system time (docs/benchmarks-cpu.md); an explicit LCMD_NUM_THREADS wins.
+      const tokenizerThreads = process.env.LCMD_NUM_THREADS ? defaultThreadCount() : 1;
+      evaluation = await withThreadCount(tokenizerThreads, async () => {
+        await created.train(train.images, {
+          steps: budget.tokenizerSteps,
+          batchSize: budget.tokenizerBatch,
+          lr,
+          seed,
+          reportEvery: Math.max(1, Math.round(budget.tokenizerSteps / 20)),
+          signal,
+          onProgress: (p) => {
+            const eta = (p.steps - p.step) * (budget.tokenizerBatch / Math.max(p.imagesPerSecond, 1e-9));
+            progress.update({ step: p.step, total: p.steps, values: { mse: p.reconstruction, psnr: p.psnr, usage: p.usage }, rate: p.imagesPerSecond, etaSeconds: eta });
+          },
+        });
+        progress.finish();
+        return created.evaluate(test.images, { signal });
       });
-      progress.finish();
-      evaluation = await tokenizer.evaluate(test.images, { signal });
       await tokenizer.save(files.tokenizer);
       writeFileAtomic(files.tokenizerReport, JSON.stringify(evaluation, null, 2) + '\n');
       print(stageLine(2, 'tokenizer', (Date.now() - t) / 1000, `held-out PSNR ${evaluation.psnr.toFixed(2)} dB (MSE ${evaluation.mse.toFixed(5)}), codebook usage ${(100 * evaluation.usage).toFixed(1)}%`));
