@@ -12,6 +12,14 @@ function values(t: Tensor): number[] {
   return out;
 }
 
+/** The largest |a - b| / (1 + |b|) over the elements. */
+function worst(a: number[], b: number[]): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
+  return m;
+}
+
 describe('fused GELU (exact, erf form)', () => {
   const r = rng(7);
   // dense over the range where GELU bends, plus the far tails, zero and values past exp's clamp; 70k elements, so the
@@ -116,13 +124,6 @@ describe('fused AdaLN with its residual add (y = LayerNorm(h + r) (1 + scale) + 
     return { fused: out.fused, value: unpack(out.value), reference: unpack(out.reference) };
   }
 
-  // largest |a - b| / (1 + |b|) over the elements
-  function worst(a: number[], b: number[]): number {
-    expect(a.length).toBe(b.length);
-    let m = 0;
-    for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
-    return m;
-  }
 
   for (const shape of cases) {
     const label = `[${shape.B}, ${shape.N}, ${shape.C}]`;
@@ -222,7 +223,7 @@ describe('fused AdamW with the sampling EMA and the teacher EMA in one pass', ()
   }
 
   // largest |a - b| / (scale + |b|) over every tensor of a list
-  function worst(a: number[][], b: number[][], scale = 1): number {
+  function worstOfList(a: number[][], b: number[][], scale = 1): number {
     expect(a.length).toBe(b.length);
     let m = 0;
     a.forEach((x, t) => {
@@ -243,15 +244,15 @@ describe('fused AdamW with the sampling EMA and the teacher EMA in one pass', ()
         expect(fused.fused).toBe(true);
         expect(unfused.fused).toBe(false);
         for (const out of [fused, unfused]) {
-          expect(worst(out.params, ref.params)).toBeLessThan(1e-6);
-          expect(worst(out.expAvg, ref.expAvg, 1e-3)).toBeLessThan(1e-5);
-          expect(worst(out.expAvgSq, ref.expAvgSq, 1e-6)).toBeLessThan(1e-5);
-          expect(worst(out.ema, ref.ema)).toBeLessThan(1e-6);
+          expect(worstOfList(out.params, ref.params)).toBeLessThan(1e-6);
+          expect(worstOfList(out.expAvg, ref.expAvg, 1e-3)).toBeLessThan(1e-5);
+          expect(worstOfList(out.expAvgSq, ref.expAvgSq, 1e-6)).toBeLessThan(1e-5);
+          expect(worstOfList(out.ema, ref.ema)).toBeLessThan(1e-6);
           expect(out.teacher.length).toBe(teacher ? shapes.length : 0);
-          if (teacher) expect(worst(out.teacher, ref.teacher)).toBeLessThan(1e-6);
+          if (teacher) expect(worstOfList(out.teacher, ref.teacher)).toBeLessThan(1e-6);
         }
         // the step moved every weight by about lr, far more than the tolerance
-        expect(worst(ref.params, d.params.map((p) => Array.from(p)))).toBeGreaterThan(1e-3);
+        expect(worstOfList(ref.params, d.params.map((p) => Array.from(p)))).toBeGreaterThan(1e-3);
       });
     }
   }
@@ -262,9 +263,9 @@ describe('fused AdamW with the sampling EMA and the teacher EMA in one pass', ()
     const out = run(d, { ...o, fused: true }, true, 'float64');
     expect(out.fused).toBe(false);
     const ref = reference(d, o, true);
-    expect(worst(out.params, ref.params)).toBeLessThan(1e-12);
-    expect(worst(out.ema, ref.ema)).toBeLessThan(1e-12);
-    expect(worst(out.teacher, ref.teacher)).toBeLessThan(1e-12);
+    expect(worstOfList(out.params, ref.params)).toBeLessThan(1e-12);
+    expect(worstOfList(out.ema, ref.ema)).toBeLessThan(1e-12);
+    expect(worstOfList(out.teacher, ref.teacher)).toBeLessThan(1e-12);
   });
 });
 
@@ -287,12 +288,6 @@ describe('fused sampler update: coef_z z + coef_x e_hat + noise_std n with the c
     return { fused: out.fused, value: values(new Tensor(out.value)), reference: values(new Tensor(out.reference)) };
   }
 
-  function worst(a: number[], b: number[]): number {
-    expect(a.length).toBe(b.length);
-    let m = 0;
-    for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
-    return m;
-  }
 
   for (const shape of cases) {
     for (const withE of [true, false]) {
@@ -350,12 +345,6 @@ describe('fused loss head: cross-entropy, KL to a target, softmax and argmax ove
     return { fused: out.fused, value: unpack(out.value), reference: unpack(out.reference) };
   }
 
-  function worst(a: number[], b: number[]): number {
-    expect(a.length).toBe(b.length);
-    let m = 0;
-    for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
-    return m;
-  }
 
   for (const shape of cases) {
     for (const direction of ['teacher-student', 'student-teacher'] as const) {

@@ -6,6 +6,8 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/torch.h>
 
+#include "cuda/warp_reduce.cuh"
+
 #include "core/fused/adaptive_norm.h"
 #include "core/fused/adaptive_norm_math.h"
 
@@ -15,11 +17,6 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kRowsPerBlock = kThreads / 32;
-
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
 
 // One warp per row: x = h + r (rounded to the storage type, as the unfused add would), its mean and variance in two
 // passes, then y. Each lane reads back only the values it wrote.

@@ -5,6 +5,8 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/torch.h>
 
+#include "cuda/warp_reduce.cuh"
+
 #include "core/fused/token_loss.h"
 #include "core/fused/token_loss_math.h"
 
@@ -14,11 +16,6 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
 
 // The block's sum, returned to every thread. `scratch` holds kWarps floats.
 __device__ float block_sum(float v, float* scratch) {
@@ -115,12 +112,7 @@ const float* ptr_or_null(const at::Tensor& t) { return t.defined() ? t.data_ptr<
 TokenLossForward token_loss_forward_cuda(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& log_q, KlDirection direction) {
   c10::cuda::CUDAGuard guard(logits.device());
   const int64_t R = logits.size(0), K = logits.size(1);
-  TokenLossForward f;
-  f.ce = torch::empty({R}, logits.options());
-  f.kl = log_q.defined() ? torch::empty({R}, logits.options()) : at::Tensor();
-  f.probs = torch::empty_like(logits);
-  f.correct = torch::empty({R}, logits.options());
-  f.lse = torch::empty({R}, logits.options());
+  auto f = empty_token_loss_forward(logits, log_q.defined());
   if (R == 0) return f;
   forward_kernel<<<static_cast<unsigned>(R), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
       logits.data_ptr<float>(), targets.data_ptr<int64_t>(), ptr_or_null(log_q), f.ce.data_ptr<float>(),

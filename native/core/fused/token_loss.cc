@@ -165,18 +165,24 @@ bool token_losses_are_fused(const at::Tensor& logits) {
   return logits.device().is_cpu() && logits.scalar_type() == at::kFloat;
 }
 
+TokenLossForward empty_token_loss_forward(const at::Tensor& logits, bool has_kl) {
+  const int64_t R = logits.size(0);
+  TokenLossForward f;
+  f.ce = torch::empty({R}, logits.options());
+  f.kl = has_kl ? torch::empty({R}, logits.options()) : at::Tensor();
+  f.probs = torch::empty_like(logits);
+  f.correct = torch::empty({R}, logits.options());
+  f.lse = torch::empty({R}, logits.options());
+  return f;
+}
+
 TokenLossForward token_loss_forward(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& log_q, KlDirection direction) {
   check_layout(logits, targets, log_q);
 #ifdef LCMD_WITH_CUDA
   if (logits.is_cuda()) return token_loss_forward_cuda(logits, targets, log_q, direction);
 #endif
   const int64_t R = logits.size(0), K = logits.size(1);
-  TokenLossForward f;
-  f.ce = torch::empty({R}, logits.options());
-  f.kl = log_q.defined() ? torch::empty({R}, logits.options()) : at::Tensor();
-  f.probs = torch::empty_like(logits);
-  f.correct = torch::empty({R}, logits.options());
-  f.lse = torch::empty({R}, logits.options());
+  auto f = empty_token_loss_forward(logits, log_q.defined());
   const ForwardRows rows{logits.data_ptr<float>(), targets.data_ptr<int64_t>(), ptr_or_null(log_q), f.ce.data_ptr<float>(),
                          f.kl.defined() ? f.kl.data_ptr<float>() : nullptr, f.probs.data_ptr<float>(), f.correct.data_ptr<float>(),
                          f.lse.data_ptr<float>(), K, direction == KlDirection::kTeacherStudent};

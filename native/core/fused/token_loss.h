@@ -31,6 +31,8 @@ struct TokenLossForward {
   at::Tensor lse;  // [R] float32, for the backward pass
 };
 TokenLossForward token_loss_forward(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& log_q, KlDirection direction);
+// The forward pass's outputs, allocated (uninitialised) for [R, K] logits, with a KL when has_kl.
+TokenLossForward empty_token_loss_forward(const at::Tensor& logits, bool has_kl);
 // grad_ce, grad_kl: [R] or undefined (zero); grad_probs: [R, K] or undefined (zero). Returns the gradient at the logits.
 at::Tensor token_loss_backward(const at::Tensor& logits, const at::Tensor& targets, const at::Tensor& log_q, const TokenLossForward& saved,
                                const at::Tensor& grad_ce, const at::Tensor& grad_kl, const at::Tensor& grad_probs, KlDirection direction);
