@@ -60,8 +60,7 @@ Napi::Value CounterNoiseBuilds(const Napi::CallbackInfo& info) {
     LCMD_CHECK(rows >= 0 && m >= 0, "E_SHAPE", "rows and m must be non-negative");
     const ExampleStreams streams{seed, 0, 0, rows, 0};
     auto value = normal ? counter_normal(streams, m, at::kCPU) : counter_uniform(streams, m, at::kCPU);
-    std::vector<uint64_t> keys(rows);
-    for (int64_t r = 0; r < rows; ++r) keys[r] = stream_key(seed, 0, static_cast<uint64_t>(r), 0);
+    const auto keys = fused::stream_row_keys(streams);
     auto baseline = torch::empty({rows, m}, at::kFloat);
     fused::fill_counter_noise(keys.data(), m, 0, rows * m, normal, baseline.data_ptr<float>(), fused::NoiseCpuPath::kBaseline);
     auto out = Napi::Object::New(env);

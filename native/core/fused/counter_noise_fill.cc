@@ -46,6 +46,13 @@ void fill_counter_noise(const uint64_t* row_keys, int64_t m, int64_t begin, int6
   else fill_baseline(row_keys, m, begin, end, normal, out);
 }
 
+std::vector<uint64_t> stream_row_keys(const ExampleStreams& streams) {
+  std::vector<uint64_t> keys(streams.count);
+  for (int64_t r = 0; r < streams.count; ++r)
+    keys[r] = stream_key(streams.seed, streams.a, static_cast<uint64_t>(streams.first + r), streams.purpose);
+  return keys;
+}
+
 const char* counter_noise_cpu_path() { return cpu_uses_avx512() ? "avx512" : (cpu_uses_avx2() ? "avx2+fma" : "baseline"); }
 
 }  // namespace lcmd::fused

@@ -3,12 +3,10 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <vector>
 
 #include "core/base/error.h"
 #include "core/fused/counter_noise_fill.h"
 #include "core/fused/noisy_update_math.h"
-#include "core/noise/counter_noise_math.h"
 
 namespace lcmd::fused {
 
@@ -22,9 +20,7 @@ at::Tensor noisy_update_cpu(const at::Tensor& z_in, const at::Tensor& e_in, cons
   auto e = e_in.defined() ? e_in.to(at::kFloat).contiguous() : e_in;
   auto out = torch::empty_like(z);
   const int64_t rows = streams.count, m = rows > 0 ? z.numel() / rows : 0;
-  std::vector<uint64_t> keys(rows);
-  for (int64_t r = 0; r < rows; ++r)
-    keys[r] = stream_key(streams.seed, streams.a, static_cast<uint64_t>(streams.first + r), streams.purpose);
+  const auto keys = stream_row_keys(streams);
   const float* zp = z.data_ptr<float>();
   const float* ep = e.defined() ? e.data_ptr<float>() : nullptr;
   float* op = out.data_ptr<float>();

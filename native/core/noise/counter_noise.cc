@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "core/fused/counter_noise_fill.h"
-#include "core/noise/counter_noise_math.h"
 #include "core/base/error.h"
 
 namespace lcmd {
@@ -14,9 +13,7 @@ namespace {
 
 at::Tensor counter_noise_cpu(const ExampleStreams& streams, int64_t m, bool normal) {
   const int64_t rows = streams.count;
-  std::vector<uint64_t> keys(rows);
-  for (int64_t r = 0; r < rows; ++r)
-    keys[r] = stream_key(streams.seed, streams.a, static_cast<uint64_t>(streams.first + r), streams.purpose);
+  const auto keys = fused::stream_row_keys(streams);
   auto out = torch::empty({rows, m}, at::kFloat);
   float* o = out.data_ptr<float>();
   at::parallel_for(0, rows * m, 4096, [&](int64_t begin, int64_t end) {
