@@ -61,6 +61,8 @@ export interface TrainConfig {
   objective: 'lcmd' | 'vlb';
   /** how t is drawn: 'uniform', or 'learned' (CDCD's time warping: density proportional to the slope of the online CE curve, native/core/train/time_warp.h) */
   timeWarp: 'uniform' | 'learned';
+  /** the uniforms behind t (and MaskGIT's mask ratio): 'iid', or 'low-discrepancy' (frac(u + i phi) over the global example index i, one u per step: even coverage of [0, 1) in every batch, the same expectation) */
+  timeSampling: 'iid' | 'low-discrepancy';
   dropStrategy: 'bernoulli' | 'count' | 'random-ratio' | 'linear-t';
   dropRate: number;
   dropPlacement: 'before-noise' | 'after-noise';

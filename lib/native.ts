@@ -92,6 +92,7 @@ export interface NativeSampleOptions {
   steps: number;
   sampler: 'ancestral' | 'ddim' | 'consistency' | 'commit' | 'maskgit';
   maskgitTemperature?: number;
+  commitTemperature?: number;
   guidanceTMin?: number;
   guidanceTMax?: number;
   gridShift?: number;
@@ -409,6 +410,8 @@ export interface NativeTestHooks {
   sampleSyncs(model: object, options: NativeSampleOptions): string[];
   /** one training step under a sync probe: the host-device syncs it makes, by operator (native/core/base/sync_probe.h) */
   trainerStepSyncs(trainer: NativeTrainerHandle, tokens: NativeTensorHandle, classes: NativeTensorHandle | null, control?: boolean): { syncs: string[]; skipped: boolean; loss: number; gradNorm: number };
+  trainerGradients(trainer: NativeTrainerHandle): { defined: boolean; storage: number; offset: number; numel: number }[];
+  noiseLevelUniforms(seed: number, step: number, exampleOffset: number, batch: number, sampling: 'iid' | 'low-discrepancy'): Float64Array;
   timeWarp(statistics: Float64Array | null, u: Float64Array, t: Float64Array, ce: Float64Array): { bins: number; probabilities: Float64Array; times: Float64Array; batchStatistics: Float64Array };
   fusedGelu(x: NativeTensorHandle, grad: NativeTensorHandle): { fused: boolean; cpuPath: 'avx2+fma' | 'baseline'; value: NativeTensorHandle; gradient: NativeTensorHandle; referenceValue: NativeTensorHandle; referenceGradient: NativeTensorHandle };
   fusedAdaptiveNorm(h: NativeTensorHandle, r: NativeTensorHandle | null, scale: NativeTensorHandle, shift: NativeTensorHandle, gradY: NativeTensorHandle, gradX: NativeTensorHandle | null): { fused: boolean; value: FusedAdaptiveNormResult; reference: FusedAdaptiveNormResult };

@@ -83,6 +83,11 @@ export interface SampleOptions {
   temperature?: number;
   /** MaskGIT: scale of the Gumbel noise on the log-confidence, annealed linearly to 0 (default 4.5) */
   maskgitTemperature?: number;
+  /**
+   * The 'commit' sampler: 0 (default) commits each position to its most probable token, most confident first; tau > 0
+   * makes MaskGIT's randomised choice: tokens drawn from p, ranked by log p + tau (1 - i / T) Gumbel noise at step i.
+   */
+  commitTemperature?: number;
   /** Classifier-free guidance weight w >= 0 (default 0: no guidance). Needs a class-conditional model. */
   guidance?: number;
   /** Required for a class-conditional model: one class for all samples, or one per sample, each in [0, numClasses). */
@@ -124,7 +129,7 @@ export interface SampleResult {
 }
 
 const OPTION_KEYS = new Set<string>([
-  'n', 'steps', 'sampler', 'guidance', 'classes', 'seed', 'batchSize', 'known', 'infillResample', 'final', 'useEma', 'returnProbs', 'maskgitTemperature', 'guidanceInterval', 'gridShift', 'timeGrid', 'temperature',
+  'n', 'steps', 'sampler', 'guidance', 'classes', 'seed', 'batchSize', 'known', 'infillResample', 'final', 'useEma', 'returnProbs', 'maskgitTemperature', 'commitTemperature', 'guidanceInterval', 'gridShift', 'timeGrid', 'temperature',
   'signal', 'onProgress',
 ]);
 const MAX_STEPS = 1_000_000;
@@ -283,6 +288,10 @@ export async function sampleDetailed(model: SampleableModel, options: SampleOpti
   const maskgitTemperature = options.maskgitTemperature ?? 4.5;
   check(typeof maskgitTemperature === 'number' && Number.isFinite(maskgitTemperature) && maskgitTemperature >= 0, 'E_RANGE',
     () => `expected maskgitTemperature to be a finite number >= 0, got ${describe(maskgitTemperature)}`);
+  const commitTemperature = options.commitTemperature ?? 0;
+  check(typeof commitTemperature === 'number' && Number.isFinite(commitTemperature) && commitTemperature >= 0, 'E_RANGE',
+    () => `expected commitTemperature to be a finite number >= 0, got ${describe(commitTemperature)}`);
+  check(commitTemperature === 0 || sampler === 'commit', 'E_CONFIG', `commitTemperature applies to the 'commit' sampler, not to '${sampler}'`);
   const interval = options.guidanceInterval ?? [0, 1];
   check(Array.isArray(interval) && interval.length === 2 && interval.every((v) => typeof v === 'number' && Number.isFinite(v)) &&
     interval[0] >= 0 && interval[0] < interval[1] && interval[1] <= 1, 'E_RANGE',
@@ -300,6 +309,7 @@ export async function sampleDetailed(model: SampleableModel, options: SampleOpti
   check(temperature === 1 || !maskgitModel, 'E_CONFIG', 'temperature applies to diffusion samplers; MaskGIT models take maskgitTemperature');
   const nativeOptions: NativeSampleOptions = {
     maskgitTemperature,
+    commitTemperature,
     gridShift,
     timeGrid,
     temperature,

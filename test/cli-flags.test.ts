@@ -73,6 +73,7 @@ const CASES: Case[] = [
   ['train --weight-decay', train('--weight-decay', '-1'), bad('--weight-decay', '-1', 'expected a number >= 0')],
   ['train --grad-clip', train('--grad-clip', 'inf'), bad('--grad-clip', 'inf', 'expected a number >= 0')],
   ['train --time-warp', train('--time-warp', 'cosine'), bad('--time-warp', 'cosine', 'expected one of uniform, learned')],
+  ['train --time-sampling', train('--time-sampling', 'sobol'), bad('--time-sampling', 'sobol', 'expected one of iid, low-discrepancy')],
   ['train --objective', train('--objective', 'mle'), bad('--objective', 'mle', 'expected one of lcmd, vlb')],
   ['train --device', train('--device', 'gpu'), bad('--device', 'gpu', 'expected cpu, cuda or cuda:N')],
   ['train --device (index)', train('--device', 'cuda:x'), bad('--device', 'cuda:x', 'expected cpu, cuda or cuda:N')],
@@ -131,6 +132,8 @@ const CASES: Case[] = [
   ['sample --grid without --tokenizer', sample('--grid', inDir('g.png')), /E_USAGE.*--grid and --folder .* need --tokenizer/],
   ['sample --time-grid', sample('--time-grid', 'cosine'), bad('--time-grid', 'cosine', 'expected one of uniform, learned')],
   ['sample --time-grid learned with --grid-shift', sample('--time-grid', 'learned', '--grid-shift', '0.7'), /E_USAGE.*--time-grid learned places every step itself: drop --grid-shift/],
+  ['sample --commit-temperature without the commit sampler', sample('--commit-temperature', '2', '--sampler', 'ddim'), /E_USAGE.*--commit-temperature applies to --sampler commit \(got ddim\)/],
+  ['sample --commit-temperature', sample('--commit-temperature', '-1', '--sampler', 'commit'), bad('--commit-temperature', '-1', 'expected a number >= 0')],
   ['sample --time-grid learned without a learned warp', sample('--time-grid', 'learned'), /E_CONFIG.*--time-grid learned: .*checkpoint\.safetensors was trained without the learned time warp \(lcmd train --time-warp learned\)/],
   ['sample --tokenizer that is not one', sample('--tokenizer', () => data.tokens, '--grid', inDir('g.png')), /lcmd: error \[E_/],
 

@@ -7,11 +7,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { PassThrough } from 'stream';
-import { native } from '../lib/binding';
+import { native, testHooks } from '../lib/binding';
 import { findFreePort, initProcessGroup, rankDevice, readDistributedEnv } from '../lib/distributed';
 import { LcmdError } from '../lib/errors';
 import { launchWorkers } from '../lib/launcher';
 import type { NativeTensorHandle } from '../lib/native';
+import { Trainer } from '../lib/trainer';
+import { int64Tensor, randomTokens, TINY_MODEL } from './lcmd-fixtures';
 
 const WORKER = path.join(__dirname, 'fixtures', 'dist-worker.js');
 const STEPS = 4;
@@ -161,6 +163,44 @@ describe('process group of one (in process)', () => {
     }
     group.dispose(); // idempotent
     await expect(group.barrier()).rejects.toMatchObject({ code: 'E_DISPOSED' });
+  });
+
+  test('an attached trainer\'s gradients are views into persistent flat buckets, and plain tensors again once detached', async () => {
+    const group = await initProcessGroup({ env: {}, timeoutSeconds: 10 });
+    const trainer = Trainer.create({ model: { ...TINY_MODEL, attnDropout: 0 }, train: { seed: 1, lr: 0.01, warmupSteps: 0 } });
+    const step = async (seed: number) => {
+      const tokens = int64Tensor(randomTokens(seed, 4, 4, 16).flat(), [4, 4]);
+      const labels = int64Tensor([0, 1, 2, 0], [4]);
+      await trainer.step({ tokens, labels });
+      tokens.dispose();
+      labels.dispose();
+    };
+    const gradients = () => testHooks().trainerGradients(trainer.handle);
+    try {
+      await step(0);
+      expect(gradients().every((g) => !g.defined)).toBe(true);  // without a group: freed after each step
+      // 1 KiB buckets: several buffers, each holding its parameters back to back
+      await group.attach(trainer, { bucketBytes: 1024 });
+      await step(1);
+      const first = gradients();
+      expect(first.every((g) => g.defined)).toBe(true);
+      const storages = [...new Set(first.map((g) => g.storage))];
+      expect(storages.length).toBeGreaterThan(1);
+      expect(storages.length).toBeLessThan(first.length);
+      let offset = 0;
+      first.forEach((g, i) => {
+        offset = i > 0 && g.storage === first[i - 1].storage ? offset + first[i - 1].numel : 0;
+        expect(g.offset).toBe(offset);
+      });
+      await step(2);
+      expect(gradients()).toEqual(first);  // the same buffers every step: nothing allocated
+      await group.detach(trainer);
+      await step(3);
+      expect(gradients().every((g) => !g.defined)).toBe(true);
+    } finally {
+      trainer.dispose();
+      group.dispose();
+    }
   });
 });
 

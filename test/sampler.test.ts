@@ -184,6 +184,24 @@ describe('sampling from the oracle', () => {
     o.dispose();
   });
 
+  test('the commit sampler with a commit temperature commits tokens drawn from p, not the mode, batch-independently', async () => {
+    // Tokens 0 and 1 share an embedding, so p(x_i = 0 | z) = 0.3 at every z, whatever has been committed: committed
+    // tokens are independent draws, 30% zeros, where the deterministic choice commits the mode (1) everywhere
+    const e = table(9);
+    e.set(e.subarray(0, D), D);
+    const o = oracle({ grids: [[0, 0, 0, 0], [1, 1, 1, 1]], weights: [0.3, 0.7], embeddings: e });
+    const options: SampleOptions = { n: 250, steps: 4, sampler: 'commit', commitTemperature: 4.5, seed: 5, batchSize: 250 };
+    const drawn = rows(await sample(o, options));
+    const zeros = drawn.flat().filter((x) => x === 0).length;
+    expect(drawn.flat().every((x) => x === 0 || x === 1)).toBe(true);
+    expect(chiSquarePValue(chiSquareStatistic([zeros, 4 * 250 - zeros], [0.3, 0.7]), 1)).toBeGreaterThan(0.01);
+    expect(rows(await sample(o, { ...options, batchSize: 7 }))).toEqual(drawn);
+    expect(rows(await sample(o, { ...options, commitTemperature: 0 })).flat().every((x) => x === 1)).toBe(true);
+    expect(await errorCode(sample(o, { ...options, sampler: 'ddim' }))).toBe('E_CONFIG');
+    expect(await errorCode(sample(o, { ...options, commitTemperature: -1 }))).toBe('E_RANGE');
+    o.dispose();
+  });
+
   test('final = sample draws tokens from p (independent draws per token); argmax takes the mode', async () => {
     // Tokens 0 and 1 share an embedding, so p(x_i = 0 | z) = 0.3 at every z and every position.
     const e = table(9);

@@ -65,6 +65,7 @@ const TRAIN_FLAGS: { flag: string; key: keyof TrainConfig; parser: TrainFlagPars
   { flag: '--weight-decay <x>', key: 'weightDecay', parser: nonNegativeNumber, text: 'AdamW weight decay' },
   { flag: '--grad-clip <x>', key: 'gradClip', parser: nonNegativeNumber, text: 'gradient-norm clip (0 = off)' },
   { flag: '--time-warp <kind>', key: 'timeWarp', parser: oneOf(['uniform', 'learned'] as const), text: "how t is drawn: uniform, or learned (CDCD's time warping from the online CE curve)" },
+  { flag: '--time-sampling <kind>', key: 'timeSampling', parser: oneOf(['iid', 'low-discrepancy'] as const), text: 'the uniforms behind t: iid, or low-discrepancy (spread evenly over each batch)' },
   { flag: '--objective <kind>', key: 'objective', parser: oneOf(['lcmd', 'vlb'] as const), text: "lcmd (docs/method.md section 6) or vlb (CSDM's bound)" },
   { flag: '--device <name>', key: 'device', parser: device, text: 'cpu, cuda or cuda:N (default cpu)' },
   { flag: '--precision <p>', key: 'precision', parser: oneOf(['fp32', 'bf16'] as const), text: 'fp32, or bf16 autocast' },

@@ -81,6 +81,7 @@ SamplerOptions parse_options(Napi::Env env, const Napi::Object& o) {
   options.return_probs = bool_option(o, "returnProbs", false);
   options.infill_resample = integer_option(o, "infillResample", 1, 1, 1000);
   options.maskgit_temperature = number_option(o, "maskgitTemperature", 4.5);
+  options.commit_temperature = number_option(o, "commitTemperature", 0.0);
   if (!o.Get("classes").IsUndefined()) options.classes = TensorHandle::From(env, o.Get("classes"), "classes");
   const bool has_tokens = !o.Get("knownTokens").IsUndefined(), has_mask = !o.Get("knownMask").IsUndefined();
   LCMD_CHECK(has_tokens == has_mask, "E_CONFIG", "known tokens need both tokens and a mask");

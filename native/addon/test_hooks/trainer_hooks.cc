@@ -8,6 +8,7 @@
 #include "addon/trainer_handle.h"
 #include "core/base/error.h"
 #include "core/base/sync_probe.h"
+#include "core/noise/training_noise.h"
 #include "core/train/time_warp.h"
 
 namespace lcmd::addon {
@@ -81,11 +82,47 @@ Napi::Value TimeWarpJs(const Napi::CallbackInfo& info) {
   });
 }
 
+// noiseLevelUniforms(seed, step, exampleOffset, batch, sampling) -> Float64Array: the uniforms behind a training step's
+// t (core/noise/training_noise.h), for the examples [exampleOffset, exampleOffset + batch) of the step's global batch.
+Napi::Value NoiseLevelUniforms(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto u = noise_level_uniforms(uint64_t(info[0].As<Napi::Number>().Int64Value()), info[1].As<Napi::Number>().Int64Value(),
+                                  info[2].As<Napi::Number>().Int64Value(), info[3].As<Napi::Number>().Int64Value(),
+                                  info[4].As<Napi::String>().Utf8Value(), c10::Device(at::kCPU));
+    return float64_array_out(env, u);
+  });
+}
+
+// trainerGradients(trainer) -> [{defined, storage, offset, numel}]: where each trainable parameter's gradient lives
+// (its storage's address, as a number, and its element offset there), to see persistent bucket views.
+Napi::Value TrainerGradients(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto state = TrainerHandle::From(env, info[0]);
+    std::lock_guard<std::mutex> lock(*state->lock);
+    const auto& params = state->trainer->trainable_parameters();
+    auto out = Napi::Array::New(env, params.size());
+    for (size_t i = 0; i < params.size(); ++i) {
+      const auto& g = params[i].grad();
+      auto item = Napi::Object::New(env);
+      item.Set("defined", g.defined());
+      item.Set("storage", g.defined() ? double(reinterpret_cast<uintptr_t>(g.storage().data())) : 0.0);
+      item.Set("offset", g.defined() ? double(g.storage_offset()) : 0.0);
+      item.Set("numel", double(params[i].numel()));
+      out.Set(uint32_t(i), item);
+    }
+    return out;
+  });
+}
+
 }  // namespace
 
 void register_trainer_hooks(Napi::Env env, Napi::Object exports) {
   exports.Set("trainerStepSyncs", Napi::Function::New(env, TrainerStepSyncs));
   exports.Set("timeWarp", Napi::Function::New(env, TimeWarpJs));
+  exports.Set("trainerGradients", Napi::Function::New(env, TrainerGradients));
+  exports.Set("noiseLevelUniforms", Napi::Function::New(env, NoiseLevelUniforms));
 }
 
 }  // namespace lcmd::addon

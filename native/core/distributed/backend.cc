@@ -49,6 +49,11 @@ c10::intrusive_ptr<compat::CollectiveBackend> create_gloo(const c10::intrusive_p
 
 #if LCMD_HAS_NCCL
 c10::intrusive_ptr<compat::CollectiveBackend> create_nccl(const c10::intrusive_ptr<c10d::Store>& store, const DistributedOptions& options) {
+  // The gradient all-reduce is waited for by the stream only (Wait::Stream), so a hung one must be ended by NCCL's
+  // watchdog: with asynchronous error handling on, it aborts the communicator after the timeout and ends the process
+  // instead of leaving it hanging. The variable's name changed in libtorch 2.2; a user's setting is kept.
+  setenv("NCCL_ASYNC_ERROR_HANDLING", "1", 0);
+  setenv("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1", 0);
   auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
   nccl_options->timeout = options.timeout();
   return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, int(options.rank), int(options.world_size), nccl_options);

@@ -62,11 +62,52 @@ void bucketed(ProcessGroup& group, const std::vector<at::Tensor>& tensors, int64
 
 }  // namespace
 
-void allreduce_mean_bucketed(ProcessGroup& group, const std::vector<at::Tensor>& tensors, int64_t bucket_bytes, const std::string& what) {
-  bucketed(group, tensors, bucket_bytes, [&](std::vector<at::Tensor>& flats) {
-    group.allreduce_sum(flats, what);
-    for (auto& flat : flats) flat.div_(double(group.world_size()));
-  });
+void allreduce_mean_bucketed(ProcessGroup& group, const std::vector<at::Tensor>& tensors, int64_t bucket_bytes, const std::string& what,
+                             Wait wait) {
+  bucketed(group, tensors, bucket_bytes, [&](std::vector<at::Tensor>& flats) { group.allreduce_mean(flats, what, wait); });
+}
+
+bool GradientBuckets::applies(const std::vector<at::Tensor>& params, c10::Device device) {
+  for (const auto& p : params)
+    if (p.device() != device || !p.is_contiguous()) return false;
+  return !params.empty();
+}
+
+GradientBuckets::GradientBuckets(const std::vector<at::Tensor>& params, c10::Device device, int64_t bucket_bytes) {
+  LCMD_CHECK(applies(params, device), "E_NATIVE", "gradient buckets need contiguous parameters on " + device.str());
+  views_.resize(params.size());
+  for (const auto& bucket : plan_buckets(params, bucket_bytes)) {
+    int64_t numel = 0;
+    for (size_t i : bucket) numel += params[i].numel();
+    auto flat = torch::zeros({numel}, params[bucket.front()].options().requires_grad(false));
+    int64_t offset = 0;
+    for (size_t i : bucket) {
+      views_[i] = flat.narrow(0, offset, params[i].numel()).view(params[i].sizes());
+      offset += params[i].numel();
+    }
+    flats_.push_back(flat);
+  }
+}
+
+void GradientBuckets::attach(std::vector<at::Tensor>& params) const {
+  LCMD_CHECK(params.size() == views_.size(), "E_NATIVE", "gradient buckets were made for another parameter list");
+  for (const auto& flat : flats_) flat.zero_();
+  for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = views_[i];
+}
+
+void GradientBuckets::allreduce_mean(ProcessGroup& group, std::vector<at::Tensor>& grads, int64_t bucket_bytes, const std::string& what) const {
+  torch::NoGradGuard no_grad;
+  LCMD_CHECK(grads.size() >= views_.size(), "E_NATIVE", "fewer gradients than the buckets hold");
+  std::vector<size_t> moved;  // grads that autograd replaced instead of accumulating into the view
+  for (size_t i = 0; i < views_.size(); ++i)
+    if (!grads[i].is_same(views_[i])) {
+      views_[i].copy_(grads[i]);
+      moved.push_back(i);
+    }
+  group.allreduce_mean(flats_, what, Wait::Stream);
+  for (size_t i : moved) grads[i].copy_(views_[i]);
+  if (grads.size() > views_.size())
+    allreduce_mean_bucketed(group, std::vector<at::Tensor>(grads.begin() + int64_t(views_.size()), grads.end()), bucket_bytes, what, Wait::Stream);
 }
 
 void broadcast_bucketed(ProcessGroup& group, const std::vector<at::Tensor>& tensors, int64_t root, int64_t bucket_bytes,

@@ -76,7 +76,7 @@ void decorrelate_dropout(const Trainer& trainer, int64_t rank) {
 void attach_process_group(Trainer& trainer, std::shared_ptr<ProcessGroup> group, int64_t bucket_bytes) {
   LCMD_CHECK(group, "E_TYPE", "expected a process group");
   LCMD_CHECK(bucket_bytes > 0, "E_RANGE", "the bucket size must be positive, got " + std::to_string(bucket_bytes) + " bytes");
-  trainer.set_gradient_sync(nullptr);
+  trainer.set_gradient_sync({});
   check_agreement(trainer, *group, bucket_bytes);
 
   // Rank 0's weights, EMAs, teacher and optimizer moments everywhere (the entries alias the live tensors).
@@ -87,11 +87,22 @@ void attach_process_group(Trainer& trainer, std::shared_ptr<ProcessGroup> group,
   decorrelate_dropout(trainer, group->rank());
 
   Trainer* owner = &trainer;  // the sync lives inside the trainer, so the trainer outlives it
-  trainer.set_gradient_sync([owner, group, bucket_bytes](std::vector<at::Tensor>& grads) {
-    allreduce_mean_bucketed(*group, grads, bucket_bytes, "the gradient all-reduce of step " + std::to_string(owner->steps() + 1));
-  });
+  auto what = [owner] { return "the gradient all-reduce of step " + std::to_string(owner->steps() + 1); };
+  GradientSync sync;
+  const auto params = trainer.trainable_parameters();
+  if (GradientBuckets::applies(params, group->device())) {
+    auto buckets = std::make_shared<const GradientBuckets>(params, group->device(), bucket_bytes);
+    sync.prepare = [buckets](std::vector<at::Tensor>& p) { buckets->attach(p); };
+    sync.reduce = [buckets, group, bucket_bytes, what](std::vector<at::Tensor>& grads) { buckets->allreduce_mean(*group, grads, bucket_bytes, what()); };
+  } else {
+    // parameters elsewhere than the collectives (a CUDA model with Gloo): copied into buckets on the group's device
+    sync.reduce = [group, bucket_bytes, what](std::vector<at::Tensor>& grads) {
+      allreduce_mean_bucketed(*group, grads, bucket_bytes, what(), Wait::Stream);
+    };
+  }
+  trainer.set_gradient_sync(std::move(sync));
 }
 
-void detach_process_group(Trainer& trainer) { trainer.set_gradient_sync(nullptr); }
+void detach_process_group(Trainer& trainer) { trainer.set_gradient_sync({}); }
 
 }  // namespace lcmd

@@ -94,7 +94,7 @@ std::shared_ptr<ProcessGroup::Connection> ProcessGroup::connection(const std::st
   return connection_;
 }
 
-void ProcessGroup::run(const std::string& what, const std::vector<at::Tensor>& tensors, const Launch& launch) {
+void ProcessGroup::run(const std::string& what, const std::vector<at::Tensor>& tensors, const Launch& launch, Wait wait) {
   for (const auto& t : tensors)
     LCMD_CHECK(t.device() == device_ && t.is_contiguous(), "E_NATIVE",
                what + ": collective buffers must be contiguous tensors on " + device_.str() + ", got one on " + t.device().str());
@@ -108,6 +108,10 @@ void ProcessGroup::run(const std::string& what, const std::vector<at::Tensor>& t
     std::vector<c10::intrusive_ptr<c10d::Work>> works;
     for (size_t i = 0; i < tensors.size(); ++i) works.push_back(launch(*connection->backend, i));
     for (auto& work : works) {
+      if (wait == Wait::Stream && options_.backend == "nccl") {
+        work->wait();  // orders the current stream after the collective; the host goes on
+        continue;
+      }
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (!work->wait(std::max(left, std::chrono::milliseconds(1)))) cause = "timed out after " + options_.timeout_text();
       if (!cause.empty()) break;
@@ -125,14 +129,24 @@ void ProcessGroup::run(const std::string& what, const std::vector<at::Tensor>& t
   fail("E_DISTRIBUTED", message);
 }
 
-void ProcessGroup::allreduce(const std::vector<at::Tensor>& tensors, Reduction op, const std::string& what) {
+void ProcessGroup::allreduce(const std::vector<at::Tensor>& tensors, Reduction op, const std::string& what, Wait wait) {
+  LCMD_CHECK(op != Reduction::Avg || options_.backend == "nccl", "E_NATIVE", what + ": only NCCL averages in the collective; use allreduce_mean");
   run(what, tensors, [&](compat::CollectiveBackend& backend, size_t i) {
     std::vector<at::Tensor> one{tensors[i]};
     c10d::AllreduceOptions opts;
-    opts.reduceOp = op == Reduction::Max ? c10d::ReduceOp::MAX : op == Reduction::Min ? c10d::ReduceOp::MIN : c10d::ReduceOp::SUM;
+    opts.reduceOp = op == Reduction::Max   ? c10d::ReduceOp::MAX
+                    : op == Reduction::Min ? c10d::ReduceOp::MIN
+                    : op == Reduction::Avg ? c10d::ReduceOp::AVG
+                                           : c10d::ReduceOp::SUM;
     opts.timeout = options_.timeout();
     return backend.allreduce(one, opts);
-  });
+  }, wait);
+}
+
+void ProcessGroup::allreduce_mean(const std::vector<at::Tensor>& tensors, const std::string& what, Wait wait) {
+  if (options_.backend == "nccl") return allreduce(tensors, Reduction::Avg, what, wait);
+  allreduce(tensors, Reduction::Sum, what, wait);
+  for (const auto& t : tensors) t.div_(double(options_.world_size));
 }
 
 void ProcessGroup::broadcast(const std::vector<at::Tensor>& tensors, int64_t root, const std::string& what) {

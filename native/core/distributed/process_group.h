@@ -14,7 +14,13 @@
 
 namespace lcmd {
 
-enum class Reduction { Sum, Max, Min };
+enum class Reduction { Sum, Max, Min, Avg };
+
+// How a collective is waited for. Host: the caller blocks until it is done, up to the timeout, and a failure is
+// diagnosed (which rank died or hung). Stream: on NCCL the current CUDA stream is ordered after it and the host goes
+// on (no host wait, no polling), so a hung collective is ended by NCCL's watchdog after the timeout, which takes the
+// process down; Gloo always waits on the host.
+enum class Wait { Host, Stream };
 
 class ProcessGroup {
  public:
@@ -34,8 +40,10 @@ class ProcessGroup {
   // Collectives. Every rank calls them in the same order with the same shapes and dtypes; `what` names the call in
   // errors. Tensors must be contiguous and on device(). One c10d collective per tensor, all launched before the
   // first is waited for, so several buffers pipeline. Calls from several threads are serialised.
-  void allreduce(const std::vector<at::Tensor>& tensors, Reduction op, const std::string& what);
+  void allreduce(const std::vector<at::Tensor>& tensors, Reduction op, const std::string& what, Wait wait = Wait::Host);
   void allreduce_sum(const std::vector<at::Tensor>& tensors, const std::string& what) { allreduce(tensors, Reduction::Sum, what); }
+  // The mean over the ranks: NCCL averages in the collective itself; Gloo, which has no average, sums and divides.
+  void allreduce_mean(const std::vector<at::Tensor>& tensors, const std::string& what, Wait wait = Wait::Host);
   void broadcast(const std::vector<at::Tensor>& tensors, int64_t root, const std::string& what);
   void barrier(const std::string& what);
 
@@ -49,7 +57,7 @@ class ProcessGroup {
 
   ProcessGroup(const DistributedOptions& options, c10::Device device, std::shared_ptr<Connection> connection);
   std::shared_ptr<Connection> connection(const std::string& what) const;
-  void run(const std::string& what, const std::vector<at::Tensor>& tensors, const Launch& launch);
+  void run(const std::string& what, const std::vector<at::Tensor>& tensors, const Launch& launch, Wait wait = Wait::Host);
 
   DistributedOptions options_;
   c10::Device device_;

@@ -110,7 +110,12 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, cons
       auto probs = predict(z, j, repeat);
       auto e_hat = predicted_embedding(probs, table);
       if (options.rule == StepRule::kCommit) {
-        commitment = commit_tokens(probs, commitment, committed_after_step(n_tokens, steps, j));
+        const auto choice = options.commit_temperature > 0
+                                ? drawn_with_gumbel(probs, noise.uniform(SampleNoiseKind::kTokenDraw, j, {n_tokens, 2}, repeat),
+                                                    noise.uniform(SampleNoiseKind::kGumbel, j, {n_tokens}, repeat),
+                                                    options.commit_temperature * double(j) / double(steps))
+                                : most_confident(probs);
+        commitment = commit_tokens(choice, commitment, committed_after_step(n_tokens, steps, j));
         e_hat = clamp_to_committed(e_hat, commitment, table);
       }
       if (denoiser.self_conditioned()) self_cond = e_hat;
@@ -184,6 +189,10 @@ void validate_sampler_options(const Denoiser& denoiser, const SamplerOptions& op
   LCMD_CHECK(maskgit == (options.rule == StepRule::kMaskgit), "E_CONFIG",
              maskgit ? "this is a MaskGIT model: sample it with the 'maskgit' sampler"
                      : "the 'maskgit' sampler needs a model of method 'maskgit'; use ancestral, ddim or consistency");
+  LCMD_CHECK(std::isfinite(options.commit_temperature) && options.commit_temperature >= 0, "E_RANGE",
+             "commitTemperature must be a finite number >= 0, got " + std::to_string(options.commit_temperature));
+  LCMD_CHECK(options.commit_temperature == 0 || options.rule == StepRule::kCommit, "E_CONFIG",
+             "commitTemperature applies to the 'commit' sampler only");
   if (maskgit) {
     LCMD_CHECK(options.infill_resample == 1, "E_CONFIG", "infillResample applies to diffusion samplers, not to 'maskgit'");
     LCMD_CHECK(!options.return_probs, "E_CONFIG", "the 'maskgit' sampler returns no final probabilities");

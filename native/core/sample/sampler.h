@@ -48,6 +48,8 @@ struct SamplerOptions {
   KnownTokens known;      // optional infilling / inpainting constraint
   int64_t infill_resample = 1;  // R: tries per step when infilling (> 1 needs known tokens)
   double maskgit_temperature = 4.5;  // MaskGIT: Gumbel noise scale on the log-confidence, annealed linearly to 0
+  // commit: 0 commits the most probable tokens by confidence; tau > 0 MaskGIT's randomised choice (sampler_commit.h)
+  double commit_temperature = 0.0;
   bool return_probs = false;
 };
 

@@ -4,6 +4,10 @@
 // are the most confident uncommitted ones (largest max_k p), each to its most probable token; a committed token
 // never changes. Clamping the prediction to a token embedding is Diffusion-LM's clamping trick; committing in order
 // of confidence keeps neighbouring tokens consistent with choices already made, as MaskGIT's decoding does.
+//
+// With a commit temperature tau > 0 the choice is MaskGIT's randomised one instead: each position's token is drawn
+// from p, and positions are ranked by log p(drawn) + tau (1 - i / T) g with Gumbel noise g at the i-th step
+// (i = T - j), so early commitments vary from sample to sample and the last ones follow the model's confidence.
 #pragma once
 #include <torch/torch.h>
 
@@ -17,9 +21,21 @@ struct Commitment {
   at::Tensor tokens;  // [B, N] int64: their tokens (0 elsewhere)
 };
 
-// Commits the most confident uncommitted positions of probs [B, N, K] until `count` per row are committed; returns
-// the new commitment (an undefined `previous` means none yet).
-Commitment commit_tokens(const at::Tensor& probs, const Commitment& previous, int64_t count);
+// Each position's candidate token and its rank score (higher commits first), [B, N] each.
+struct CommitChoice {
+  at::Tensor tokens;
+  at::Tensor score;
+};
+
+// The deterministic choice: the most probable token, ranked by its probability.
+CommitChoice most_confident(const at::Tensor& probs);
+// The randomised choice at scale `noise_scale` (tau (1 - i / T)): tokens drawn with `draw_uniforms` [B, N, 2]
+// (final_tokens' draw), ranked by log p(token) + noise_scale g, with g = -log(-log u) from `gumbel_uniforms` [B, N].
+CommitChoice drawn_with_gumbel(const at::Tensor& probs, const at::Tensor& draw_uniforms, const at::Tensor& gumbel_uniforms, double noise_scale);
+
+// Commits the best-scored uncommitted positions of `choice` until `count` per row are committed; returns the new
+// commitment (an undefined `previous` means none yet).
+Commitment commit_tokens(const CommitChoice& choice, const Commitment& previous, int64_t count);
 
 // e_hat [B, N, d] with the committed positions replaced by their token embeddings.
 at::Tensor clamp_to_committed(const at::Tensor& e_hat, const Commitment& commitment, const at::Tensor& table);

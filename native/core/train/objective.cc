@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include "core/base/device.h"
@@ -121,8 +122,14 @@ LossTerms compute_losses(LcmdModelImpl& student, LcmdModelImpl& teacher, const T
   out.ce = head.ce.mean();
   // per example too, so the time warp sees each example's CE (its mean is the same CE)
   if (config.time_warp == "learned") out.ce_per_example = head.ce.detach().mean(1);
-  auto e_hat = torch::matmul(head.probs, table.to(head.probs.scalar_type()));  // the predicted embedding p E
-  auto sq_err = (e_x.to(e_hat.dtype()) - e_hat).pow(2).sum(-1);  // [B, N]
+  at::Tensor sq_err;  // [B, N]
+  {
+    // L_diff only logged (lambda_diff 0, as in CE-only recipes): no graph, so backward skips p E and the probs' gradient
+    std::optional<torch::NoGradGuard> logged_only;
+    if (!vlb && in.lambda_diff == 0) logged_only.emplace();
+    auto e_hat = torch::matmul(head.probs, table.to(head.probs.scalar_type()));  // the predicted embedding p E
+    sq_err = (e_x.to(e_hat.dtype()) - e_hat).pow(2).sum(-1);
+  }
   double alpha_1 = schedule.alpha(1.0), sigma_1 = schedule.sigma(1.0);
   out.prior = prior_kl(e_x, alpha_1, sigma_1).mean();
   out.accuracy_t = head.correct.mean();

@@ -38,6 +38,7 @@ void TrainConfig::validate() const {
   one_of(time_warp, {"uniform", "learned"}, "timeWarp");
   LCMD_CHECK(time_warp == "uniform" || objective == "lcmd", "E_CONFIG",
              "train.timeWarp 'learned' needs train.objective 'lcmd': the 'vlb' objective draws t from its own importance proposal");
+  one_of(time_sampling, {"iid", "low-discrepancy"}, "timeSampling");
   one_of(drop_strategy, {"bernoulli", "count", "random-ratio", "linear-t"}, "dropStrategy");
   in_range(drop_rate, 0, 1, "dropRate");
   LCMD_CHECK(drop_rate < 1, "E_CONFIG", "train.dropRate must be below 1: dropping every token leaves nothing to learn");
@@ -73,6 +74,7 @@ void to_json(nlohmann::json& j, const TrainConfig& c) {
                      {"weightRampSteps", c.weight_ramp_steps},
                      {"objective", c.objective},
                      {"timeWarp", c.time_warp},
+                     {"timeSampling", c.time_sampling},
                      {"dropStrategy", c.drop_strategy},
                      {"dropRate", c.drop_rate},
                      {"dropPlacement", c.drop_placement},
@@ -112,6 +114,7 @@ void from_json(const nlohmann::json& j, TrainConfig& c) {
   f.read("weightRampSteps", c.weight_ramp_steps);
   f.read("objective", c.objective);
   f.read("timeWarp", c.time_warp);
+  f.read("timeSampling", c.time_sampling);
   f.read("dropStrategy", c.drop_strategy);
   f.read("dropRate", c.drop_rate);
   f.read("dropPlacement", c.drop_placement);

@@ -26,6 +26,8 @@ struct TrainConfig {
   std::string objective = "lcmd";
   // how t is drawn: "uniform", or "learned": density proportional to the slope of the CE curve (core/train/time_warp.h)
   std::string time_warp = "uniform";
+  // the uniforms behind t: "iid", or "low-discrepancy" (one per step, spread over the batch; core/noise/training_noise.h)
+  std::string time_sampling = "iid";
   // random token dropping (docs/method.md section 6.1)
   std::string drop_strategy = "bernoulli";  // bernoulli | count | random-ratio | linear-t
   double drop_rate = 0.2;                   // r

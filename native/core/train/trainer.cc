@@ -110,9 +110,12 @@ StepResult Trainer::step(const at::Tensor& tokens_in, const at::Tensor& classes_
   TimeFromUniform warp_time;
   if (time_warp_) warp_time = [this](const at::Tensor& u) { return time_warp_->times(u); };
   auto noise = draw_training_noise(config_.seed, steps_, example_offset, batch, mc.num_tokens(), mc.embed_dim, model_->schedule(),
-                                   config_.objective == "vlb", device_, warp_time);
+                                   config_.objective == "vlb", device_, warp_time, config_.time_sampling);
 
-  for (auto& p : params_) p.mutable_grad() = at::Tensor();
+  if (sync_.prepare)
+    sync_.prepare(params_);
+  else
+    for (auto& p : params_) p.mutable_grad() = at::Tensor();
   LossTerms terms;
   {
     compat::AutocastScope autocast(config_.precision == "bf16");
@@ -128,7 +131,7 @@ StepResult Trainer::step(const at::Tensor& tokens_in, const at::Tensor& classes_
   }
   torch::NoGradGuard no_grad;
   auto warp_stats = time_warp_ ? time_warp_->batch_statistics(noise.t, terms.ce_per_example) : at::Tensor();
-  if (sync_) {
+  if (sync_.reduce) {
     // A non-finite local loss poisons one gradient, so every rank sees a non-finite norm after the all-reduce and
     // all skip together; decided on the device (0 or NaN added).
     auto poison = torch::where(torch::isfinite(terms.total.detach()), 0.0, std::numeric_limits<double>::quiet_NaN());
@@ -136,7 +139,7 @@ StepResult Trainer::step(const at::Tensor& tokens_in, const at::Tensor& classes_
     // the time warp's batch statistics ride along, so every rank folds in the global batch's
     auto synced = grads;
     if (warp_stats.defined()) synced.push_back(warp_stats);
-    sync_(synced);
+    sync_.reduce(synced);
   }
   auto norm_sq = torch::stack(at::_foreach_norm(grads)).to(at::kDouble).pow(2).sum();
   auto as_double = [](const at::Tensor& v) { return v.detach().to(at::kDouble).reshape({}); };
@@ -155,7 +158,8 @@ StepResult Trainer::step(const at::Tensor& tokens_in, const at::Tensor& classes_
     apply_update(r.lr, clip ? config_.grad_clip / (r.grad_norm + 1e-6) : 1.0);
     if (time_warp_) time_warp_->update(warp_stats);
   }
-  for (auto& p : params_) p.mutable_grad() = at::Tensor();
+  if (!sync_.prepare)
+    for (auto& p : params_) p.mutable_grad() = at::Tensor();  // bucket views stay: they are the persistent buffers
   ++steps_;
   r.step = steps_;
   return r;

@@ -22,8 +22,13 @@ struct StepResult {
   double grad_norm = 0, lr = 0, lambda_cm = 0, lambda_diff = 0;
 };
 
-// Averages gradients across data-parallel ranks in place (set by the distributed module).
-using GradientSync = std::function<void(std::vector<at::Tensor>& grads)>;
+// Data-parallel gradient averaging (set by the distributed module). prepare, when set, gives every trainable
+// parameter its gradient buffer before the forward (persistent bucket views; otherwise grads start undefined each
+// step); reduce averages the gradients (and any tensors appended after them) across the ranks in place.
+struct GradientSync {
+  std::function<void(std::vector<at::Tensor>& params)> prepare;
+  std::function<void(std::vector<at::Tensor>& grads)> reduce;
+};
 
 class Trainer {
  public:
@@ -52,6 +57,8 @@ class Trainer {
   // Only before the first step, so the optimizer and the EMAs start from it.
   void load_codebook(const at::Tensor& codebook);
   int64_t optimizer_steps() const { return optimizer_->steps(); }
+  // the parameters the optimizer updates, in the order of the gradients a GradientSync receives
+  const std::vector<at::Tensor>& trainable_parameters() const { return params_; }
   // the learned time warp, or null when t is uniform
   const TimeWarp* time_warp() const { return time_warp_.get(); }
 
