@@ -59,6 +59,9 @@ export const PRESETS: Record<string, Preset> = {
   //     10% cheaper a step; commit 8 at w = 1 on the grid g = 0.5, 1000 steps: 20.6 / 20.7 against 22.2 / 21.2, and
   //     beating MaskGIT at its training time at 8 and 50 steps; at 4000 steps level within the checkpoint spread
   //     (commit 8, w = 1 in [0.2, 0.7], g = 0.5: 8.7 / 9.1 against 9.2 / 8.7; commit 50: 9.6 / 8.1 against 9.3 / 7.4).
+  //   - lost or tied (2026-12-07): low-discrepancy t (train.timeSampling, one seed: 9.7 against 10.1 at 4000 steps
+  //     with interval guidance, worse in two of four cells) and the randomised commit (commitTemperature 1 / 4.5:
+  //     10.7 / 14.3 against 10.1 at 4000 steps); both stay options, off.
   small: {
     description: 'the recommended small configuration (the default of lcmd train, and the demo): 8x8 grids of K = 256 tokens, 10 classes, 1.2M parameters; cross-entropy at the sampled t, L2-normalised embeddings frozen at the tokenizer\'s codebook (--codebook), exact-likelihood logits, self-conditioning on a quarter of the examples, shift 0.3',
     // shift 0.3, not 0.1: codebook rows sit close together (nearest-neighbour distance about 1.2 against 11.3 for
