@@ -3,7 +3,7 @@
 #include <cmath>
 #include <limits>
 
-#include "core/sample/sampler_final.h"
+#include "core/sample/sampler_commit.h"
 #include "core/sample/sampler_guidance.h"
 
 namespace lcmd {
@@ -31,12 +31,10 @@ MaskgitBatch maskgit_sample_batch(Denoiser& denoiser, const SampleNoise& noise, 
     auto guided = guided_logits(denoiser, z, zero_t, classes, w);
     out.forward_rows += guided.forward_rows;
     auto probs = torch::softmax(guided.logits.to(at::kFloat), -1);
-    auto draw = final_tokens(probs, FinalRule::kSample, noise.uniform(SampleNoiseKind::kTokenDraw, i, {n_tokens, 2}));
-    auto log_conf = torch::log(probs.gather(-1, draw.unsqueeze(-1)).squeeze(-1).clamp_min(1e-30));
-    auto u = noise.uniform(SampleNoiseKind::kGumbel, i, {n_tokens});
-    auto gumbel = -torch::log(-torch::log(u));
-    auto score = log_conf + static_cast<float>(temperature * (1.0 - double(i) / double(steps))) * gumbel;
-    score = score.masked_fill(masked.logical_not(), -std::numeric_limits<float>::infinity());
+    auto choice = drawn_with_gumbel(probs, noise.uniform(SampleNoiseKind::kTokenDraw, i, {n_tokens, 2}),
+                                    noise.uniform(SampleNoiseKind::kGumbel, i, {n_tokens}), temperature * (1.0 - double(i) / double(steps)));
+    const auto& draw = choice.tokens;
+    auto score = choice.score.masked_fill(masked.logical_not(), -std::numeric_limits<float>::infinity());
     // still masked after this step: floor(F cos(pi/2 (i+1)/T)) of a sample's F free positions, and fewer than now
     auto keep_masked = i + 1 >= steps ? torch::zeros_like(free_count)
                                       : torch::floor(free_count.to(at::kDouble) * std::cos(M_PI / 2 * double(i + 1) / double(steps))).to(at::kLong);

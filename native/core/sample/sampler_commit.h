@@ -29,7 +29,7 @@ struct CommitChoice {
 
 // The deterministic choice: the most probable token, ranked by its probability.
 CommitChoice most_confident(const at::Tensor& probs);
-// The randomised choice at scale `noise_scale` (tau (1 - i / T)): tokens drawn with `draw_uniforms` [B, N, 2]
+// The randomised choice at scale `noise_scale` (tau (1 - i / T)), MaskGIT's (maskgit_sampler.cc uses it too): tokens drawn with `draw_uniforms` [B, N, 2]
 // (final_tokens' draw), ranked by log p(token) + noise_scale g, with g = -log(-log u) from `gumbel_uniforms` [B, N].
 CommitChoice drawn_with_gumbel(const at::Tensor& probs, const at::Tensor& draw_uniforms, const at::Tensor& gumbel_uniforms, double noise_scale);
 
