@@ -24,7 +24,7 @@ export interface InpaintInput {
 }
 
 /** The sampler settings of {@link SampleOptions} that inpainting passes through unchanged. */
-export type InpaintSamplerOptions = Pick<SampleOptions, 'sampler' | 'maskgitTemperature' | 'commitTemperature' | 'guidanceInterval' | 'gridShift' | 'timeGrid' | 'temperature' | 'infillResample'>;
+export type InpaintSamplerOptions = Pick<SampleOptions, 'sampler' | 'maskgitTemperature' | 'commitTemperature' | 'solverOrder' | 'guidanceInterval' | 'gridShift' | 'timeGrid' | 'temperature' | 'infillResample'>;
 
 export interface InpaintOptions extends InpaintSamplerOptions {
   region: InpaintRegion;
@@ -176,6 +176,7 @@ export async function inpaint(model: SampleableModel, input: InpaintInput, optio
       sampler: options.sampler,
       maskgitTemperature: options.maskgitTemperature,
       commitTemperature: options.commitTemperature,
+      solverOrder: options.solverOrder,
       guidanceInterval: options.guidanceInterval,
       gridShift: options.gridShift,
       timeGrid: options.timeGrid,

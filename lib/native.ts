@@ -93,6 +93,7 @@ export interface NativeSampleOptions {
   sampler: 'ancestral' | 'ddim' | 'consistency' | 'commit' | 'maskgit';
   maskgitTemperature?: number;
   commitTemperature?: number;
+  solverOrder?: number;
   guidanceTMin?: number;
   guidanceTMax?: number;
   gridShift?: number;
@@ -376,6 +377,7 @@ export interface NativeTestHooks {
   busyWork(ms: number, token?: NativeCancelToken, onProgress?: ProgressCallback): Promise<number>;
   samplerAncestralStep(z: NativeTensorHandle, eHat: NativeTensorHandle, noise: NativeTensorHandle, s: number, t: number, shift: number): NativeTensorHandle;
   samplerDdimStep(z: NativeTensorHandle, eHat: NativeTensorHandle, s: number, t: number, shift: number): NativeTensorHandle;
+  samplerMultistepStep(z: NativeTensorHandle, eHat: NativeTensorHandle, eHatPrev: NativeTensorHandle, tPrev: number, s: number, t: number, shift: number): NativeTensorHandle;
   sampleNoise(seed: number, firstSample: number, count: number, kind: 0 | 1 | 2 | 3, gridIndex: number, shape: number[], uniform: boolean, device?: string): NativeTensorHandle;
   objectiveTerms(
     student: NativeModelHandle,

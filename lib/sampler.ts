@@ -88,6 +88,12 @@ export interface SampleOptions {
    * makes MaskGIT's randomised choice: tokens drawn from p, ranked by log p + tau (1 - i / T) Gumbel noise at step i.
    */
   commitTemperature?: number;
+  /**
+   * The deterministic samplers 'ddim' and 'commit': 1 (default) takes the DDIM step; 2 takes DPM-Solver++(2M)'s
+   * multistep update, which extrapolates the predicted embedding from the previous step's at no extra network
+   * evaluation (first order on the first and the last step).
+   */
+  solverOrder?: 1 | 2;
   /** Classifier-free guidance weight w >= 0 (default 0: no guidance). Needs a class-conditional model. */
   guidance?: number;
   /** Required for a class-conditional model: one class for all samples, or one per sample, each in [0, numClasses). */
@@ -120,7 +126,10 @@ export interface SampleResult {
   tokens: Tensor;
   /** float32 [n, N, K] when `returnProbs`; one-hot rows at known positions. */
   probs?: Tensor;
-  /** Network evaluations per sample: steps x infillResample + 1 (steps + 1 without resampling). */
+  /**
+   * Network evaluations per sample: steps x infillResample + 1 (steps + 1 without resampling); 'commit' makes no
+   * prediction after its last step (every token is committed by then): steps x infillResample; 'maskgit': steps.
+   */
   evaluationsPerSample: number;
   /** Batched forward calls: evaluationsPerSample x batches. */
   forwardCalls: number;
@@ -129,7 +138,7 @@ export interface SampleResult {
 }
 
 const OPTION_KEYS = new Set<string>([
-  'n', 'steps', 'sampler', 'guidance', 'classes', 'seed', 'batchSize', 'known', 'infillResample', 'final', 'useEma', 'returnProbs', 'maskgitTemperature', 'commitTemperature', 'guidanceInterval', 'gridShift', 'timeGrid', 'temperature',
+  'n', 'steps', 'sampler', 'guidance', 'classes', 'seed', 'batchSize', 'known', 'infillResample', 'final', 'useEma', 'returnProbs', 'maskgitTemperature', 'commitTemperature', 'solverOrder', 'guidanceInterval', 'gridShift', 'timeGrid', 'temperature',
   'signal', 'onProgress',
 ]);
 const MAX_STEPS = 1_000_000;
@@ -292,6 +301,9 @@ export async function sampleDetailed(model: SampleableModel, options: SampleOpti
   check(typeof commitTemperature === 'number' && Number.isFinite(commitTemperature) && commitTemperature >= 0, 'E_RANGE',
     () => `expected commitTemperature to be a finite number >= 0, got ${describe(commitTemperature)}`);
   check(commitTemperature === 0 || sampler === 'commit', 'E_CONFIG', `commitTemperature applies to the 'commit' sampler, not to '${sampler}'`);
+  const solverOrder = integerOption(options.solverOrder, 'solverOrder', 1, 1, 2);
+  check(solverOrder === 1 || sampler === 'ddim' || sampler === 'commit', 'E_CONFIG',
+    `solverOrder 2 applies to the deterministic samplers 'ddim' and 'commit', not to '${sampler}'`);
   const interval = options.guidanceInterval ?? [0, 1];
   check(Array.isArray(interval) && interval.length === 2 && interval.every((v) => typeof v === 'number' && Number.isFinite(v)) &&
     interval[0] >= 0 && interval[0] < interval[1] && interval[1] <= 1, 'E_RANGE',
@@ -310,6 +322,7 @@ export async function sampleDetailed(model: SampleableModel, options: SampleOpti
   const nativeOptions: NativeSampleOptions = {
     maskgitTemperature,
     commitTemperature,
+    solverOrder,
     gridShift,
     timeGrid,
     temperature,

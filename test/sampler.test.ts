@@ -87,6 +87,51 @@ describe('sampler pieces against closed forms', () => {
     out.forEach((v, i) => expect(v).toBeCloseTo((ss / st) * z[i] + (as - (at * ss) / st) * e[i], 5));
   });
 
+  test('the order-2 step is DPM-Solver++(2M): second-order convergence on a closed-form ODE where the DDIM step is first order', () => {
+    // Data x = -1 or +1 with equal weight (1-D embeddings): E[x | z_t] = tanh(alpha_t z / sigma_t^2). The probability-flow
+    // ODE in L = log(alpha / sigma) is d(z / sigma) / dL = e^L E[x | z] (Lu et al. 2022); the reference integrates it with
+    // RK4 on 4000 steps, then the samplers' steps go from t = 0.9 to t = 0.1 on T uniform steps.
+    const starts = [-2, -0.7, -0.1, 0.3, 1.1, 2.4];
+    const mean = (z: number, t: number) => Math.tanh((sch.alpha(t) * z) / sch.sigma(t) ** 2);
+    const [t0, t1] = [0.9, 0.1];
+    const reference = starts.map((z) => {
+      const a = (l: number) => Math.sqrt(1 / (1 + Math.exp(-2 * l)));
+      const sg = (l: number) => Math.sqrt(1 / (1 + Math.exp(2 * l)));
+      const f = (l: number, u: number) => { const z = sg(l) * u; return Math.exp(l) * Math.tanh((a(l) * z) / sg(l) ** 2); };
+      const [l0, l1] = [sch.logsnr(t0) / 2, sch.logsnr(t1) / 2];
+      let u = z / sg(l0);
+      const n = 4000, h = (l1 - l0) / n;
+      for (let i = 0; i < n; i++) {
+        const l = l0 + i * h;
+        const k1 = f(l, u), k2 = f(l + h / 2, u + (h / 2) * k1), k3 = f(l + h / 2, u + (h / 2) * k2), k4 = f(l + h, u + h * k3);
+        u += (h / 6) * (k1 + 2 * k2 + 2 * k3 + k4);
+      }
+      return u * sg(l1);
+    });
+    const solve = (steps: number, order: 1 | 2) => {
+      let z = Float32Array.from(starts);
+      let previous: Float32Array | undefined;
+      for (let i = 0; i < steps; i++) {
+        const t = t0 + ((t1 - t0) * i) / steps, s = t0 + ((t1 - t0) * (i + 1)) / steps;
+        const e = Float32Array.from(z, (v) => mean(v, t));
+        const zs = Tensor.from(z, [1, starts.length, 1]), es = Tensor.from(e, [1, starts.length, 1]);
+        const next = order === 2 && previous
+          ? testHooks().samplerMultistepStep(zs.handle, es.handle, Tensor.from(previous, [1, starts.length, 1]).handle, t - (t1 - t0) / steps, s, t, shift)
+          : testHooks().samplerDdimStep(zs.handle, es.handle, s, t, shift);
+        z = Float32Array.from(next.toTypedArray() as Float32Array);
+        previous = e;
+      }
+      return Math.max(...Array.from(z, (v, i) => Math.abs(v - reference[i])));
+    };
+    const [ddim32, ddim64, ddim128] = [solve(32, 1), solve(64, 1), solve(128, 1)];
+    const [dpm32, dpm64, dpm128] = [solve(32, 2), solve(64, 2), solve(128, 2)];
+    // halving the step halves DDIM's error and quarters DPM-Solver++(2M)'s (from about 32 steps on: the ODE is stiff
+    // near t = 0.1, where tanh saturates)
+    for (const ratio of [ddim32 / ddim64, ddim64 / ddim128]) expect(ratio).toBeGreaterThan(1.6), expect(ratio).toBeLessThan(2.5);
+    for (const ratio of [dpm32 / dpm64, dpm64 / dpm128]) expect(ratio).toBeGreaterThan(3.2), expect(ratio).toBeLessThan(5);
+    expect(dpm32).toBeLessThan(ddim32 / 3);
+  });
+
   test('sample noise: a sample\'s rows do not depend on the batch; streams differ; normals have unit moments', () => {
     const all = testHooks().sampleNoise(42, 0, 8, 2, 7, [3, 5], false).toTypedArray() as Float32Array;
     const part = testHooks().sampleNoise(42, 3, 2, 2, 7, [3, 5], false).toTypedArray() as Float32Array;
@@ -159,12 +204,14 @@ describe('sampling from the oracle', () => {
     o.dispose();
   });
 
-  test('the commit sampler outputs the tokens it committed: T + 1 evaluations, batch-independent, one-hot probabilities; with one commit per step an exact model gives dataset grids only', async () => {
+  test('the commit sampler outputs the tokens it committed: T evaluations, batch-independent, one-hot probabilities; with one commit per step an exact model gives dataset grids only', async () => {
     const o = oracle({ weights: WEIGHTS });
     // 32 steps commit the 4 positions one or two at a time, each conditioned (through z) on those already committed
     const options: SampleOptions = { n: 200, steps: 32, sampler: 'commit', seed: 4, batchSize: 200 };
     const a = await sampleDetailed(o, { ...options, returnProbs: true });
-    expect(a.evaluationsPerSample).toBe(33);
+    // no prediction after the last step: every token is committed by then
+    expect(a.evaluationsPerSample).toBe(32);
+    expect(a.forwardRows).toBe(32 * 200);
     const first = rows(a.tokens);
     expect(rows(await sample(o, { ...options, batchSize: 9 }))).toEqual(first);
     const probs = a.probs!.toTypedArray() as Float32Array;
@@ -199,6 +246,38 @@ describe('sampling from the oracle', () => {
     expect(rows(await sample(o, { ...options, commitTemperature: 0 })).flat().every((x) => x === 1)).toBe(true);
     expect(await errorCode(sample(o, { ...options, sampler: 'ddim' }))).toBe('E_CONFIG');
     expect(await errorCode(sample(o, { ...options, commitTemperature: -1 }))).toBe('E_RANGE');
+    o.dispose();
+  });
+
+  test('solverOrder 2 (DPM-Solver++(2M)) for ddim and commit: DDIM exactly at 2 steps, its own path at 8, dataset grids, batch-independent', async () => {
+    const o = oracle({ weights: WEIGHTS });
+    const options: SampleOptions = { n: 200, steps: 2, sampler: 'ddim', seed: 6, batchSize: 200 };
+    const probs = async (extra: Partial<SampleOptions>) => (await sampleDetailed(o, { ...options, ...extra, returnProbs: true })).probs!.toTypedArray() as Float32Array;
+    // with 2 steps both are first order (the first step has no previous prediction, the last goes to t = 0)
+    expect(await probs({ solverOrder: 2 })).toEqual(await probs({}));
+    // from 3 steps on the middle steps extrapolate: at 8 steps some of 2000 trajectories end at another grid
+    const endpoints = async (solverOrder: 1 | 2) => rows(await sample(o, { ...options, n: 2000, batchSize: 2000, steps: 8, solverOrder }));
+    const [first, second] = [await endpoints(1), await endpoints(2)];
+    expect(second.filter((row, i) => gridIndex(row) !== gridIndex(first[i])).length).toBeGreaterThan(0);
+    for (const sampler of ['ddim', 'commit'] as const) {
+      const run = { ...options, steps: 8, sampler, solverOrder: 2 as const };
+      const result = await sampleDetailed(o, { ...run, returnProbs: true });
+      const tokens = rows(result.tokens);
+      expect(rows(await sample(o, { ...run, batchSize: 7 }))).toEqual(tokens);
+      if (sampler === 'ddim') {
+        expect(tokens.every((row) => gridIndex(row) >= 0)).toBe(true);
+      } else {
+        // the committed tokens are the output; unlike the first-order commit with one commit per step, a few samples mix
+        // two grids: the extrapolation carries an uncommitted position past the jump that a new commitment causes
+        const probs = result.probs!.toTypedArray() as Float32Array;
+        tokens.flat().forEach((token, i) => expect(probs[i * K + token]).toBe(1));
+        expect(result.evaluationsPerSample).toBe(8);
+        expect(tokens.filter((row) => gridIndex(row) >= 0).length).toBeGreaterThan(0.9 * tokens.length);
+      }
+    }
+    expect(await errorCode(sample(o, { ...options, sampler: 'ancestral', solverOrder: 2 }))).toBe('E_CONFIG');
+    expect(await errorCode(sample(o, { ...options, sampler: 'consistency', solverOrder: 2 }))).toBe('E_CONFIG');
+    expect(await errorCode(sample(o, { ...options, solverOrder: 3 as 2 }))).toBe('E_RANGE');
     o.dispose();
   });
 

@@ -38,8 +38,10 @@ import { runSampling } from './sample';
 // 20.6 / 20.7 on seeds 0 / 1 (class agreement 0.96 / 0.98), against 25.6 / 26.7 for MaskGIT at 8 steps and its best
 // guidance.
 export const DEMO_PRESET = 'small';
-/** The sampler of the demo's pictures: 8 steps of DDIM that commit tokens in order of confidence (9 network evaluations). */
+/** The sampler of the demo's pictures: 8 steps of DDIM that commit tokens in order of confidence (8 network evaluations). */
 export const DEMO_SAMPLER = 'commit';
+/** ... with DPM-Solver++(2M)'s second-order step (better FD than the DDIM step in every cell measured; README "Sample quality"). */
+export const DEMO_SOLVER_ORDER = 2;
 /** ... on a time grid with more steps at high noise, where the digit's shape is decided (g = 0.5 beat 1 at 1000 and 4000 steps). */
 export const DEMO_GRID_SHIFT = 0.5;
 export const DEMO_TOKENIZER_PRESET = 'mnist';
@@ -267,7 +269,7 @@ export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<
     // 6. a 10 x 10 grid, one row per digit
     t = Date.now();
     const sampled = await runSampling(
-      { checkpoint, num: 10, classes: 'all', steps: budget.sampleSteps, sampler: DEMO_SAMPLER, gridShift: DEMO_GRID_SHIFT, guidance: budget.guidance, seed, out: files.samples, labelsOut: files.sampleLabels, tokenizer: files.tokenizer, grid: files.grid },
+      { checkpoint, num: 10, classes: 'all', steps: budget.sampleSteps, sampler: DEMO_SAMPLER, solverOrder: DEMO_SOLVER_ORDER, gridShift: DEMO_GRID_SHIFT, guidance: budget.guidance, seed, out: files.samples, labelsOut: files.sampleLabels, tokenizer: files.tokenizer, grid: files.grid },
       { signal, print: () => undefined },
     );
     sampled.tokens.dispose();
@@ -278,7 +280,7 @@ export async function runDemo(opts: DemoOptions, signal?: AbortSignal): Promise<
     const inpainted = await runInpaint(
       {
         checkpoint, tokenizer: files.tokenizer, images: 'mnist:test', limit: DEMO_INPAINT_DIGITS, region: { kind: 'half', side: 'bottom' },
-        completions: DEMO_INPAINT_COMPLETIONS, steps: budget.sampleSteps, sampler: DEMO_SAMPLER, gridShift: DEMO_GRID_SHIFT, guidance: budget.guidance, seed, sheet: files.inpaint,
+        completions: DEMO_INPAINT_COMPLETIONS, steps: budget.sampleSteps, sampler: DEMO_SAMPLER, solverOrder: DEMO_SOLVER_ORDER, gridShift: DEMO_GRID_SHIFT, guidance: budget.guidance, seed, sheet: files.inpaint,
       },
       { signal, print: () => undefined },
     );

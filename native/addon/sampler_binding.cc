@@ -12,6 +12,7 @@
 #include "core/sample/sampler.h"
 #include "core/diffusion/ancestral_step.h"
 #include "core/diffusion/ddim_step.h"
+#include "core/diffusion/multistep_prediction.h"
 #include "core/sample/predicted_embedding.h"
 
 namespace lcmd::addon {
@@ -82,6 +83,7 @@ SamplerOptions parse_options(Napi::Env env, const Napi::Object& o) {
   options.infill_resample = integer_option(o, "infillResample", 1, 1, 1000);
   options.maskgit_temperature = number_option(o, "maskgitTemperature", 4.5);
   options.commit_temperature = number_option(o, "commitTemperature", 0.0);
+  options.solver_order = integer_option(o, "solverOrder", 1, 1, 2);
   if (!o.Get("classes").IsUndefined()) options.classes = TensorHandle::From(env, o.Get("classes"), "classes");
   const bool has_tokens = !o.Get("knownTokens").IsUndefined(), has_mask = !o.Get("knownMask").IsUndefined();
   LCMD_CHECK(has_tokens == has_mask, "E_CONFIG", "known tokens need both tokens and a mask");
@@ -176,6 +178,20 @@ Napi::Value DdimStepHook(const Napi::CallbackInfo& info) {
   });
 }
 
+// samplerMultistepStep(z, eHat, eHatPrev, tPrev, s, t, shift) -> z_s: the order-2 sampler's step from t to s after a
+// step that started at tPrev (the sampler's composition of multistep_prediction and ddim_step)
+Napi::Value MultistepStepHook(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto z = TensorHandle::From(env, info[0], "z"), e = TensorHandle::From(env, info[1], "eHat");
+    auto previous = TensorHandle::From(env, info[2], "eHatPrev");
+    const NoiseSchedule schedule(info[6].As<Napi::Number>().DoubleValue());
+    const double t_prev = info[3].As<Napi::Number>().DoubleValue(), s = info[4].As<Napi::Number>().DoubleValue(), t = info[5].As<Napi::Number>().DoubleValue();
+    const double weight = multistep_weight(schedule.logsnr(t_prev), schedule.logsnr(t), schedule.logsnr(s));
+    return TensorHandle::Wrap(env, ddim_step(z, multistep_prediction(e, previous, weight), hook_times(info, 4)));
+  });
+}
+
 // sampleNoise(seed, firstSample, count, kind, gridIndex, shape, uniform) -> [count, ...shape] float32
 Napi::Value SampleNoiseHook(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -202,6 +218,7 @@ void register_sampler(Napi::Env env, Napi::Object exports) {
   exports.Set("sampleSyncs", Napi::Function::New(env, SampleSyncsHook));
   exports.Set("samplerAncestralStep", Napi::Function::New(env, AncestralStepHook));
   exports.Set("samplerDdimStep", Napi::Function::New(env, DdimStepHook));
+  exports.Set("samplerMultistepStep", Napi::Function::New(env, MultistepStepHook));
   exports.Set("sampleNoise", Napi::Function::New(env, SampleNoiseHook));
 }
 

@@ -9,6 +9,7 @@
 #include "core/sample/sampler_guidance.h"
 #include "core/diffusion/ancestral_step.h"
 #include "core/diffusion/ddim_step.h"
+#include "core/diffusion/multistep_prediction.h"
 #include "core/sample/maskgit_sampler.h"
 #include "core/sample/predicted_embedding.h"
 #include "core/sample/sampler_commit.h"
@@ -87,6 +88,8 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, cons
   }
   at::Tensor self_cond;  // the previous guided e_hat, for self-conditioning models
   Commitment commitment;  // the commit rule's committed tokens
+  at::Tensor previous_e_hat;  // solver order 2: the previous step's prediction, made at grid index previous_j
+  int64_t previous_j = 0;
   // Refresh the known positions (infilling), then the guided p(. | z_t, t) at grid index j (try `repeat` of the step).
   auto predict = [&](at::Tensor& z, int64_t j, int64_t repeat) {
     ctx.throw_if_cancelled();
@@ -105,6 +108,10 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, cons
   auto z = noise.normal(SampleNoiseKind::kInitial, steps, {n_tokens, dim});
   for (int64_t j = steps; j >= 1; --j) {
     const auto times = step_times(schedule, grid[j - 1], grid[j]);
+    // second order from the second step on, first order on the last step (to t = 0; multistep_prediction.h)
+    const bool second_order = options.solver_order == 2 && previous_e_hat.defined() && j > 1;
+    const double multistep = second_order ? multistep_weight(schedule.logsnr(grid[previous_j]), schedule.logsnr(grid[j]), schedule.logsnr(grid[j - 1])) : 0.0;
+    at::Tensor step_e_hat;
     for (int64_t repeat = 0; repeat < options.infill_resample; ++repeat) {
       if (repeat > 0) z = forward_update(z, noise.streams(SampleNoiseKind::kResample, j, repeat), times);
       auto probs = predict(z, j, repeat);
@@ -122,24 +129,37 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, cons
       if (options.rule == StepRule::kAncestral) {
         z = ancestral_update(z, e_hat, noise.streams(SampleNoiseKind::kAncestral, j, repeat), times);
       } else if (options.rule == StepRule::kDdim || options.rule == StepRule::kCommit) {
-        z = ddim_step(z, e_hat, times);
+        auto target = e_hat;
+        if (second_order) {
+          target = multistep_prediction(e_hat, previous_e_hat, multistep);
+          // a committed token is the final answer: no extrapolation from the mixture it was before
+          if (commitment.mask.defined()) target = torch::where(commitment.mask.unsqueeze(-1), e_hat, target);
+        }
+        z = ddim_step(z, target, times);
       } else {
         auto drawn = final_tokens(probs, FinalRule::kSample, noise.uniform(SampleNoiseKind::kTokenDraw, j, {n_tokens, 2}, repeat));
         auto eps = noise.normal(SampleNoiseKind::kAncestral, j, {n_tokens, dim}, repeat);
         z = torch::embedding(table, drawn) * static_cast<float>(times.alpha_s) + eps * static_cast<float>(times.sigma_s);
       }
+      step_e_hat = e_hat;
     }
+    previous_e_hat = step_e_hat;
+    previous_j = j;
     report(steps - j + 1);
   }
-  auto probs = predict(z, 0, 0);
+  at::Tensor probs;
   if (commitment.mask.defined()) {
-    // every position is committed by the last step: the output is the committed tokens
-    const KnownTokens committed{commitment.tokens, commitment.mask};
-    probs = keep_known_probs(probs, committed);
+    // every position is committed by the last step: the output is the committed tokens, and a prediction at t = 0
+    // could not change them, so none is made
+    out.tokens = commitment.tokens;
+    // a scatter, not torch::one_hot, which reads the tokens' range back to the host
+    if (options.return_probs)
+      probs = torch::zeros({count, n_tokens, denoiser.vocab_size()}, float_on_device).scatter_(-1, out.tokens.unsqueeze(-1), 1.0);
+  } else {
+    probs = predict(z, 0, 0);
+    auto uniforms = options.final_rule == FinalRule::kSample ? noise.uniform(SampleNoiseKind::kFinal, 0, {n_tokens, 2}) : at::Tensor();
+    out.tokens = final_tokens(probs, options.final_rule, uniforms);
   }
-  auto uniforms = options.final_rule == FinalRule::kSample ? noise.uniform(SampleNoiseKind::kFinal, 0, {n_tokens, 2}) : at::Tensor();
-  out.tokens = final_tokens(probs, options.final_rule, uniforms);
-  if (commitment.mask.defined()) out.tokens = keep_known(out.tokens, {commitment.tokens, commitment.mask});
   if (known.defined()) out.tokens = keep_known(out.tokens, known);
   if (options.return_probs) out.probs = known.defined() ? keep_known_probs(probs, known) : probs;
   return out;
@@ -193,6 +213,10 @@ void validate_sampler_options(const Denoiser& denoiser, const SamplerOptions& op
              "commitTemperature must be a finite number >= 0, got " + std::to_string(options.commit_temperature));
   LCMD_CHECK(options.commit_temperature == 0 || options.rule == StepRule::kCommit, "E_CONFIG",
              "commitTemperature applies to the 'commit' sampler only");
+  LCMD_CHECK(options.solver_order == 1 || options.solver_order == 2, "E_RANGE",
+             "solverOrder must be 1 or 2, got " + std::to_string(options.solver_order));
+  LCMD_CHECK(options.solver_order == 1 || options.rule == StepRule::kDdim || options.rule == StepRule::kCommit, "E_CONFIG",
+             "solverOrder 2 applies to the deterministic samplers 'ddim' and 'commit' only");
   if (maskgit) {
     LCMD_CHECK(options.infill_resample == 1, "E_CONFIG", "infillResample applies to diffusion samplers, not to 'maskgit'");
     LCMD_CHECK(!options.return_probs, "E_CONFIG", "the 'maskgit' sampler returns no final probabilities");
@@ -222,8 +246,10 @@ SampleResult sample(Denoiser& denoiser, const SamplerOptions& options, const Tas
   SampleResult result;
   result.tokens = torch::empty({n, n_tokens}, at::kInt);
   if (options.return_probs) result.probs = torch::empty({n, n_tokens, denoiser.vocab_size()}, at::kFloat);
-  result.evaluations_per_sample =
-      options.rule == StepRule::kMaskgit ? options.steps : options.steps * options.infill_resample + 1;
+  // MaskGIT and the commit rule end with every token chosen; the others predict once more at t = 0
+  result.evaluations_per_sample = options.rule == StepRule::kMaskgit  ? options.steps
+                                  : options.rule == StepRule::kCommit ? options.steps * options.infill_resample
+                                                                      : options.steps * options.infill_resample + 1;
   for (int64_t b = 0; b < batches; ++b) {
     const int64_t first = b * options.batch_size;
     const int64_t count = std::min(options.batch_size, n - first);

@@ -8,7 +8,7 @@
 // two tries, z_{t_{j-1}} goes back to t_j by the forward process, so the unknown part can agree with the known one.
 //
 // Network evaluations: exactly T R + 1 per sample (T steps of R tries, R = 1 by default, + the final prediction at
-// t = 0). Each evaluation is one batched forward of B rows, or of 2B rows with guidance w > 0 (both halves together).
+// t = 0), T R for the commit rule (every token is committed by its last step) and T for MaskGIT. Each evaluation is one batched forward of B rows, or of 2B rows with guidance w > 0 (both halves together).
 #pragma once
 #include <torch/torch.h>
 
@@ -50,13 +50,16 @@ struct SamplerOptions {
   double maskgit_temperature = 4.5;  // MaskGIT: Gumbel noise scale on the log-confidence, annealed linearly to 0
   // commit: 0 commits the most probable tokens by confidence; tau > 0 MaskGIT's randomised choice (sampler_commit.h)
   double commit_temperature = 0.0;
+  // ddim and commit: 1 takes the DDIM step; 2 DPM-Solver++(2M)'s multistep update (multistep_prediction.h), which
+  // extrapolates the prediction from the previous step's at no extra network evaluation
+  int64_t solver_order = 1;
   bool return_probs = false;
 };
 
 struct SampleResult {
   at::Tensor tokens;                   // [n, N] int32, CPU
   at::Tensor probs;                    // [n, N, K] float32, CPU, the final p (one-hot at known positions); if asked
-  int64_t evaluations_per_sample = 0;  // steps x infill_resample + 1
+  int64_t evaluations_per_sample = 0;  // steps x infill_resample (+ 1 but for commit; MaskGIT: steps)
   int64_t forward_calls = 0;           // batched Denoiser::logits calls: evaluations_per_sample x number of batches
   int64_t forward_rows = 0;            // rows through the network: evaluations x n, doubled with guidance
 };
