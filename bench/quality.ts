@@ -6,9 +6,9 @@
  *     [--milestones 1000,4000] [--batch 32] [--n 1000] [--samplers ddim:2,ddim:4,ddim:8,ddim:8:1:0.2-0.7,commit:8,ancestral:50]
  *     [--maskgit-samplers maskgit:2,maskgit:4,maskgit:8] [--guidance 1] [--equal-time no|yes] [--out quality.json] [--sheet quality.png]
  *
- * A sampler is name:steps[:guidance[:lo-hi[:gridShift[:temperature[:commitTemperature[:solverOrder]]]]]] (empty fields
- * keep their defaults); gridShift 'learned' samples on the model's learned time grid (timeGrid 'learned', for variants trained
- * with train.timeWarp 'learned').
+ * A sampler is name:steps[:guidance[:lo-hi[:gridShift[:temperature[:commitTemperature[:solverOrder[:corrector]]]]]]]
+ * (empty fields keep their defaults; corrector 1 turns on UniPC's corrector); gridShift 'learned' samples on the
+ * model's learned time grid (timeGrid 'learned', for variants trained with train.timeWarp 'learned').
  *
  * A variant is a preset name, optionally with overrides: `small@model.shift=0.05@train.lr=1e-3`; `@codebook` starts
  * the embedding table from the tokenizer's codebook (as `lcmd train --codebook` does); a preset measured that way
@@ -65,6 +65,8 @@ interface SamplerSpec {
   commitTemperature?: number;
   /** ddim and commit: 2 for DPM-Solver++(2M)'s multistep update (1, DDIM's step, when absent) */
   solverOrder?: 1 | 2;
+  /** ddim and commit: UniPC's corrector */
+  corrector?: boolean;
 }
 
 interface MilestoneResult {
@@ -73,7 +75,7 @@ interface MilestoneResult {
   msPerStep: number;
   /** --equal-time: this row was taken when the training time reached the baseline's at that milestone */
   equalTimeTo?: { variant: string; step: number };
-  samples: ({ sampler: string; steps: number; guidance: number; guidanceInterval: [number, number]; gridShift: number | 'learned'; temperature: number; commitTemperature: number; solverOrder: number; sampleSeconds: number; evaluationsPerSample: number } & QualityReport)[];
+  samples: ({ sampler: string; steps: number; guidance: number; guidanceInterval: [number, number]; gridShift: number | 'learned'; temperature: number; commitTemperature: number; solverOrder: number; corrector: boolean; sampleSeconds: number; evaluationsPerSample: number } & QualityReport)[];
 }
 
 async function prepareData(work: string, log: (s: string) => void) {
@@ -128,7 +130,7 @@ function parseVariant(text: string): { preset: string; model: Record<string, unk
 function parseSamplers(text: string): SamplerSpec[] {
   return text.split(',').map((item) => {
     // an empty optional field keeps its default (Number('') would be 0)
-    const [sampler = '', steps, guidance, range, shift, temp, commitTemp, order] = item.split(':').map((field, i) => (i >= 2 && field === '' ? undefined : field));
+    const [sampler = '', steps, guidance, range, shift, temp, commitTemp, order, correct] = item.split(':').map((field, i) => (i >= 2 && field === '' ? undefined : field));
     const interval = range === undefined ? undefined : (range.split('-').map(Number) as [number, number]);
     const gridShift = shift === undefined || shift === 'learned' ? shift : Number(shift);
     const temperature = temp === undefined ? undefined : Number(temp);
@@ -137,11 +139,12 @@ function parseSamplers(text: string): SamplerSpec[] {
     if (commitTemperature !== undefined && !(commitTemperature >= 0 && sampler === 'commit')) throw new Error(`bad commit temperature in sampler '${item}' (a number >= 0, for commit only)`);
     const solverOrder = order === undefined ? undefined : Number(order);
     if (solverOrder !== undefined && !((solverOrder === 1 || solverOrder === 2) && (sampler === 'ddim' || sampler === 'commit'))) throw new Error(`bad solver order in sampler '${item}' (1 or 2, for ddim and commit only)`);
+    if (correct !== undefined && !((correct === '0' || correct === '1') && (sampler === 'ddim' || sampler === 'commit'))) throw new Error(`bad corrector in sampler '${item}' (0 or 1, for ddim and commit only)`);
     if (typeof gridShift === 'number' && !(gridShift > 0)) throw new Error(`bad grid shift in sampler '${item}'`);
     if (!['ancestral', 'ddim', 'consistency', 'commit', 'maskgit'].includes(sampler) || !(Number(steps) > 0) || (guidance !== undefined && !(Number(guidance) >= 0)) ||
       (interval !== undefined && (interval.length !== 2 || !interval.every(Number.isFinite))))
-      throw new Error(`bad sampler '${item}' (expected name:steps[:guidance[:lo-hi[:gridShift[:temperature[:commitTemperature[:solverOrder]]]]]], any optional field may be empty)`);
-    return { sampler: sampler as SamplerSpec['sampler'], steps: Number(steps), guidance: guidance === undefined ? undefined : Number(guidance), interval, gridShift, temperature, commitTemperature, solverOrder: solverOrder as SamplerSpec['solverOrder'] };
+      throw new Error(`bad sampler '${item}' (expected name:steps[:guidance[:lo-hi[:gridShift[:temperature[:commitTemperature[:solverOrder[:corrector]]]]]]], any optional field may be empty)`);
+    return { sampler: sampler as SamplerSpec['sampler'], steps: Number(steps), guidance: guidance === undefined ? undefined : Number(guidance), interval, gridShift, temperature, commitTemperature, solverOrder: solverOrder as SamplerSpec['solverOrder'], corrector: correct === '1' };
   });
 }
 
@@ -219,12 +222,12 @@ async function main(): Promise<void> {
       for (const spec of samplers) {
         const guidance = spec.guidance ?? defaultGuidance;
         const t0 = process.hrtime.bigint();
-        const result = await sampleDetailed(trainer.model, { n, steps: spec.steps, sampler: spec.sampler, guidance, guidanceInterval: spec.interval, gridShift: spec.gridShift === 'learned' ? undefined : spec.gridShift, timeGrid: spec.gridShift === 'learned' ? 'learned' : undefined, temperature: spec.temperature, commitTemperature: spec.commitTemperature, solverOrder: spec.solverOrder, classes, seed, batchSize: 100 });
+        const result = await sampleDetailed(trainer.model, { n, steps: spec.steps, sampler: spec.sampler, guidance, guidanceInterval: spec.interval, gridShift: spec.gridShift === 'learned' ? undefined : spec.gridShift, timeGrid: spec.gridShift === 'learned' ? 'learned' : undefined, temperature: spec.temperature, commitTemperature: spec.commitTemperature, solverOrder: spec.solverOrder, corrector: spec.corrector, classes, seed, batchSize: 100 });
         const sampleSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
         const images = await tokenizer.decode(result.tokens, { grid: [7, 7] });
         const quality = await scoreAgainstReal(scorer, images, test.images, { labels: classes, realLabels: testLabels, seed });
-        log(`${name} @${row.step} ${spec.sampler}:${spec.steps} w=${guidance}${spec.interval ? ` in [${spec.interval.join(', ')}]` : ''}${spec.gridShift ? ` g=${spec.gridShift}` : ''}${spec.temperature ? ` T=${spec.temperature}` : ''}${spec.commitTemperature ? ` tau=${spec.commitTemperature}` : ''}${spec.solverOrder === 2 ? ' 2M' : ''}: FD ${quality.score.frechetDistance.toFixed(1)} (floor ${quality.floor.frechetDistance.toFixed(1)}), agreement ${quality.score.classAgreement?.toFixed(3)}, ${sampleSeconds.toFixed(0)} s`);
-        row.samples.push({ sampler: spec.sampler, steps: spec.steps, guidance, guidanceInterval: spec.interval ?? [0, 1], gridShift: spec.gridShift ?? 1, temperature: spec.temperature ?? 1, commitTemperature: spec.commitTemperature ?? 0, solverOrder: spec.solverOrder ?? 1, sampleSeconds, evaluationsPerSample: result.evaluationsPerSample, ...quality });
+        log(`${name} @${row.step} ${spec.sampler}:${spec.steps} w=${guidance}${spec.interval ? ` in [${spec.interval.join(', ')}]` : ''}${spec.gridShift ? ` g=${spec.gridShift}` : ''}${spec.temperature ? ` T=${spec.temperature}` : ''}${spec.commitTemperature ? ` tau=${spec.commitTemperature}` : ''}${spec.solverOrder === 2 ? ' 2M' : ''}${spec.corrector ? ' UniC' : ''}: FD ${quality.score.frechetDistance.toFixed(1)} (floor ${quality.floor.frechetDistance.toFixed(1)}), agreement ${quality.score.classAgreement?.toFixed(3)}, ${sampleSeconds.toFixed(0)} s`);
+        row.samples.push({ sampler: spec.sampler, steps: spec.steps, guidance, guidanceInterval: spec.interval ?? [0, 1], gridShift: spec.gridShift ?? 1, temperature: spec.temperature ?? 1, commitTemperature: spec.commitTemperature ?? 0, solverOrder: spec.solverOrder ?? 1, corrector: spec.corrector ?? false, sampleSeconds, evaluationsPerSample: result.evaluationsPerSample, ...quality });
         if (spec === samplers[0] && !row.equalTimeTo) lastImages = images.toTypedArray() as Float32Array;
         images.dispose();
         result.tokens.dispose();

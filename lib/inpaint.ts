@@ -24,7 +24,7 @@ export interface InpaintInput {
 }
 
 /** The sampler settings of {@link SampleOptions} that inpainting passes through unchanged. */
-export type InpaintSamplerOptions = Pick<SampleOptions, 'sampler' | 'maskgitTemperature' | 'commitTemperature' | 'solverOrder' | 'guidanceInterval' | 'gridShift' | 'timeGrid' | 'temperature' | 'infillResample'>;
+export type InpaintSamplerOptions = Pick<SampleOptions, 'sampler' | 'maskgitTemperature' | 'commitTemperature' | 'solverOrder' | 'corrector' | 'guidanceInterval' | 'gridShift' | 'timeGrid' | 'temperature' | 'infillResample'>;
 
 export interface InpaintOptions extends InpaintSamplerOptions {
   region: InpaintRegion;
@@ -177,6 +177,7 @@ export async function inpaint(model: SampleableModel, input: InpaintInput, optio
       maskgitTemperature: options.maskgitTemperature,
       commitTemperature: options.commitTemperature,
       solverOrder: options.solverOrder,
+      corrector: options.corrector,
       guidanceInterval: options.guidanceInterval,
       gridShift: options.gridShift,
       timeGrid: options.timeGrid,

@@ -94,6 +94,7 @@ export interface NativeSampleOptions {
   maskgitTemperature?: number;
   commitTemperature?: number;
   solverOrder?: number;
+  corrector?: boolean;
   guidanceTMin?: number;
   guidanceTMax?: number;
   gridShift?: number;
@@ -377,6 +378,7 @@ export interface NativeTestHooks {
   busyWork(ms: number, token?: NativeCancelToken, onProgress?: ProgressCallback): Promise<number>;
   samplerAncestralStep(z: NativeTensorHandle, eHat: NativeTensorHandle, noise: NativeTensorHandle, s: number, t: number, shift: number): NativeTensorHandle;
   samplerDdimStep(z: NativeTensorHandle, eHat: NativeTensorHandle, s: number, t: number, shift: number): NativeTensorHandle;
+  samplerCorrectorWeights(order: 1 | 2, tPrev: number, t: number, s: number, shift: number): [number, number, number];
   samplerMultistepStep(z: NativeTensorHandle, eHat: NativeTensorHandle, eHatPrev: NativeTensorHandle, tPrev: number, s: number, t: number, shift: number): NativeTensorHandle;
   sampleNoise(seed: number, firstSample: number, count: number, kind: 0 | 1 | 2 | 3, gridIndex: number, shape: number[], uniform: boolean, device?: string): NativeTensorHandle;
   objectiveTerms(

@@ -136,6 +136,7 @@ const CASES: Case[] = [
   ['sample --commit-temperature', sample('--commit-temperature', '-1', '--sampler', 'commit'), bad('--commit-temperature', '-1', 'expected a number >= 0')],
   ['sample --solver-order without ddim or commit', sample('--solver-order', '2', '--sampler', 'ancestral'), /E_USAGE.*--solver-order 2 applies to --sampler ddim or commit \(got ancestral\)/],
   ['sample --solver-order', sample('--solver-order', '3', '--sampler', 'ddim'), bad('--solver-order', '3', 'expected an integer in \\[1, 2\\]')],
+  ['sample --corrector without ddim or commit', sample('--corrector', '--sampler', 'consistency'), /E_USAGE.*--corrector applies to --sampler ddim or commit \(got consistency\)/],
   ['sample --time-grid learned without a learned warp', sample('--time-grid', 'learned'), /E_CONFIG.*--time-grid learned: .*checkpoint\.safetensors was trained without the learned time warp \(lcmd train --time-warp learned\)/],
   ['sample --tokenizer that is not one', sample('--tokenizer', () => data.tokens, '--grid', inDir('g.png')), /lcmd: error \[E_/],
 

@@ -367,6 +367,7 @@ describe('lcmd inpaint', () => {
     // the sampler-shaping flags are checked as lcmd sample checks them
     await refused(['--region', 'half:top', '--time-grid', 'learned', '--grid-shift', '0.5'], 'E_USAGE', /--time-grid learned places every step itself: drop --grid-shift/);
     await refused(['--region', 'half:top', '--guidance-interval', '0.7,0.2'], 'E_USAGE', /--guidance-interval takes two times lo,hi with lo < hi/);
+    await refused(['--region', 'half:top', '--sampler', 'ddim', '--corrector', '--infill-resample', '3'], 'E_USAGE', /--corrector and --infill-resample > 1 do not combine/);
     await refused(['--region', 'half:top', '--time-grid', 'learned'], 'E_CONFIG', /--time-grid learned: .*model\.safetensors was trained without the learned time warp/);
   });
 
@@ -376,12 +377,12 @@ describe('lcmd inpaint', () => {
     writeNpyFile(tokensFile, ints(tokens), [2, G, G], '<i4');
     const out = path.join(dir, 'shape-out.npy');
     const r = await runCli(['inpaint', '--checkpoint', files.checkpoint, '--tokens', tokensFile, '--region', 'box:2,2,8,8', '--class', '1', '--completions', '2',
-      '--sampler', 'commit', '--steps', '4', '--guidance', '2', '--guidance-interval', '0.2,0.7', '--grid-shift', '0.5', '--temperature', '0.8', '--seed', '3', '--out', out]);
+      '--sampler', 'commit', '--steps', '4', '--guidance', '2', '--guidance-interval', '0.2,0.7', '--grid-shift', '0.5', '--temperature', '0.8', '--solver-order', '2', '--corrector', '--seed', '3', '--out', out]);
     expect(r.stderr).not.toMatch(/error/);
     expect(r.status).toBe(0);
     const model = await Model.load(files.checkpoint);
     const expected = await inpaint(model, { tokens }, { region: parseRegion('box:2,2,8,8'), completions: 2, classes: 1, sampler: 'commit', steps: 4, guidance: 2,
-      guidanceInterval: [0.2, 0.7], gridShift: 0.5, temperature: 0.8, seed: 3 });
+      guidanceInterval: [0.2, 0.7], gridShift: 0.5, temperature: 0.8, solverOrder: 2, corrector: true, seed: 3 });
     expect(readNpyFile(out).values).toEqual(ints(expected.tokens));
     expected.dispose();
     model.dispose();

@@ -87,7 +87,7 @@ describe('sampler pieces against closed forms', () => {
     out.forEach((v, i) => expect(v).toBeCloseTo((ss / st) * z[i] + (as - (at * ss) / st) * e[i], 5));
   });
 
-  test('the order-2 step is DPM-Solver++(2M): second-order convergence on a closed-form ODE where the DDIM step is first order', () => {
+  test('the order-2 step is DPM-Solver++(2M) and the corrector UniPC\'s: convergence orders 1, 2 and 3 on a closed-form ODE', () => {
     // Data x = -1 or +1 with equal weight (1-D embeddings): E[x | z_t] = tanh(alpha_t z / sigma_t^2). The probability-flow
     // ODE in L = log(alpha / sigma) is d(z / sigma) / dL = e^L E[x | z] (Lu et al. 2022); the reference integrates it with
     // RK4 on 4000 steps, then the samplers' steps go from t = 0.9 to t = 0.1 on T uniform steps.
@@ -108,18 +108,34 @@ describe('sampler pieces against closed forms', () => {
       }
       return u * sg(l1);
     });
-    const solve = (steps: number, order: 1 | 2) => {
+    const tensor = (values: Float32Array) => Tensor.from(values, [1, starts.length, 1]).handle;
+    const read = (handle: ReturnType<typeof testHooks>['samplerDdimStep'] extends (...a: never[]) => infer R ? R : never) => Float32Array.from(handle.toTypedArray() as Float32Array);
+    // the sampler's steps: DDIM or DPM-Solver++(2M) predictors, and with `corrected` UniC after every step (the
+    // prediction at the end of the last step is made here only to correct it, where the sampler would stop)
+    const solve = (steps: number, order: 1 | 2, corrected = false) => {
+      const time = (i: number) => t0 + ((t1 - t0) * i) / steps;
       let z = Float32Array.from(starts);
+      let e = Float32Array.from(z, (v) => mean(v, time(0)));
       let previous: Float32Array | undefined;
       for (let i = 0; i < steps; i++) {
-        const t = t0 + ((t1 - t0) * i) / steps, s = t0 + ((t1 - t0) * (i + 1)) / steps;
-        const e = Float32Array.from(z, (v) => mean(v, t));
-        const zs = Tensor.from(z, [1, starts.length, 1]), es = Tensor.from(e, [1, starts.length, 1]);
-        const next = order === 2 && previous
-          ? testHooks().samplerMultistepStep(zs.handle, es.handle, Tensor.from(previous, [1, starts.length, 1]).handle, t - (t1 - t0) / steps, s, t, shift)
-          : testHooks().samplerDdimStep(zs.handle, es.handle, s, t, shift);
-        z = Float32Array.from(next.toTypedArray() as Float32Array);
-        previous = e;
+        const [t, s] = [time(i), time(i + 1)];
+        const next = read(order === 2 && previous
+          ? testHooks().samplerMultistepStep(tensor(z), tensor(e), tensor(previous), time(i - 1), s, t, shift)
+          : testHooks().samplerDdimStep(tensor(z), tensor(e), s, t, shift));
+        const eNext = Float32Array.from(next, (v) => mean(v, s));
+        if (corrected) {
+          const correctorOrder = order === 2 && previous ? 2 : 1;
+          const [wp, wt, ws] = testHooks().samplerCorrectorWeights(correctorOrder, i > 0 ? time(i - 1) : 0, t, s, shift);
+          const combined = Float32Array.from(e, (v, k) => wt * v + ws * eNext[k] + (correctorOrder === 2 ? wp * previous![k] : 0));
+          z = read(testHooks().samplerDdimStep(tensor(z), tensor(combined), s, t, shift));
+          // UniPC keeps the prediction made before the correction
+          previous = e;
+          e = eNext;
+        } else {
+          z = next;
+          previous = e;
+          e = eNext;
+        }
       }
       return Math.max(...Array.from(z, (v, i) => Math.abs(v - reference[i])));
     };
@@ -130,6 +146,25 @@ describe('sampler pieces against closed forms', () => {
     for (const ratio of [ddim32 / ddim64, ddim64 / ddim128]) expect(ratio).toBeGreaterThan(1.6), expect(ratio).toBeLessThan(2.5);
     for (const ratio of [dpm32 / dpm64, dpm64 / dpm128]) expect(ratio).toBeGreaterThan(3.2), expect(ratio).toBeLessThan(5);
     expect(dpm32).toBeLessThan(ddim32 / 3);
+    // UniPC's corrector adds one order: DDIM + UniC-1 tends to a quarter per halving, 2M + UniC-2 to an eighth
+    const [c1At64, c1At128] = [solve(64, 1, true), solve(128, 1, true)];
+    const [c2At32, c2At64, c2At128] = [solve(32, 2, true), solve(64, 2, true), solve(128, 2, true)];
+    expect(c1At64 / c1At128).toBeGreaterThan(3.2);
+    expect(c1At64 / c1At128).toBeLessThan(5);
+    expect(c2At64 / c2At128).toBeGreaterThan(5.5);
+    expect(c2At32).toBeLessThan(dpm32 / 5);
+  });
+
+  test('the corrector\'s weights: the trapezoid at order 1, Adams-Moulton\'s (-1, 8, 5) / 12 for small equal steps at order 2', () => {
+    expect(testHooks().samplerCorrectorWeights(1, 0, 0.6, 0.4, shift)).toEqual([0, 0.5, 0.5]);
+    // around t = 0.5 the log-SNR is close to linear in t, so steps of 1e-4 in t are nearly equal in log-SNR
+    const [wp, wt, ws] = testHooks().samplerCorrectorWeights(2, 0.5001, 0.5, 0.4999, shift);
+    expect(wp).toBeCloseTo(-1 / 12, 3);
+    expect(wt).toBeCloseTo(8 / 12, 3);
+    expect(ws).toBeCloseTo(5 / 12, 3);
+    const [a, b, c] = testHooks().samplerCorrectorWeights(2, 0.9, 0.6, 0.2, shift);
+    expect(a + b + c).toBeCloseTo(1, 12);
+    expect(() => testHooks().samplerCorrectorWeights(2, 0.5, 0.6, 0.2, shift)).toThrow(/lambda_prev < lambda_t/);
   });
 
   test('sample noise: a sample\'s rows do not depend on the batch; streams differ; normals have unit moments', () => {
@@ -249,7 +284,7 @@ describe('sampling from the oracle', () => {
     o.dispose();
   });
 
-  test('solverOrder 2 (DPM-Solver++(2M)) for ddim and commit: DDIM exactly at 2 steps, its own path at 8, dataset grids, batch-independent', async () => {
+  test('solverOrder 2 (DPM-Solver++(2M)) and the corrector (UniC) for ddim and commit: DDIM exactly at 2 steps, their own paths at 8, dataset grids, batch-independent', async () => {
     const o = oracle({ weights: WEIGHTS });
     const options: SampleOptions = { n: 200, steps: 2, sampler: 'ddim', seed: 6, batchSize: 200 };
     const probs = async (extra: Partial<SampleOptions>) => (await sampleDetailed(o, { ...options, ...extra, returnProbs: true })).probs!.toTypedArray() as Float32Array;
@@ -275,6 +310,20 @@ describe('sampling from the oracle', () => {
         expect(tokens.filter((row) => gridIndex(row) >= 0).length).toBeGreaterThan(0.9 * tokens.length);
       }
     }
+    // the corrector: its own path (at 6 steps some of 2000 trajectories end at another grid), no extra evaluation,
+    // dataset grids with DDIM, batch-independent; refused elsewhere
+    for (const solverOrder of [1, 2] as const) {
+      const run = { ...options, n: 2000, batchSize: 2000, steps: 6, solverOrder };
+      const plain = await sampleDetailed(o, run);
+      const corrected = await sampleDetailed(o, { ...run, corrector: true });
+      expect(corrected.evaluationsPerSample).toBe(plain.evaluationsPerSample);
+      const [a, b] = [rows(plain.tokens), rows(corrected.tokens)];
+      expect(b.filter((row, i) => gridIndex(row) !== gridIndex(a[i])).length).toBeGreaterThan(0);
+      expect(b.every((row) => gridIndex(row) >= 0)).toBe(true);
+      expect(rows(await sample(o, { ...run, corrector: true, n: 50, batchSize: 7 }))).toEqual(b.slice(0, 50));
+    }
+    expect(rows(await sample(o, { ...options, steps: 8, sampler: 'commit', solverOrder: 2, corrector: true })).length).toBe(200);
+    expect(await errorCode(sample(o, { ...options, sampler: 'ancestral', corrector: true }))).toBe('E_CONFIG');
     expect(await errorCode(sample(o, { ...options, sampler: 'ancestral', solverOrder: 2 }))).toBe('E_CONFIG');
     expect(await errorCode(sample(o, { ...options, sampler: 'consistency', solverOrder: 2 }))).toBe('E_CONFIG');
     expect(await errorCode(sample(o, { ...options, solverOrder: 3 as 2 }))).toBe('E_RANGE');

@@ -100,6 +100,7 @@ export async function runInpaint(opts: InpaintCommandOptions, context: { signal?
   usage(!(opts.sheet || opts.folder) || opts.tokenizer, '--sheet and --folder decode the completions into images: they need --tokenizer tok.safetensors');
   usage(opts.class === undefined || !opts.labels, '--class and --labels both choose the class to guide toward: give one of them');
   checkSamplerShapeFlags(opts);
+  usage(!(opts.corrector && opts.infillResample && opts.infillResample > 1), '--corrector and --infill-resample > 1 do not combine: resampling re-noises the step the corrector would take again');
   checkOutputs(opts);
   const dev = opts.device ?? 'cpu';
   checkDeviceAvailable(dev);

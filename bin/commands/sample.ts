@@ -173,7 +173,7 @@ export function registerSample(program: Command): void {
     .description('draw token grids from a trained checkpoint; write them as .npy, and decode them into PNGs with a tokenizer')
     .requiredOption('--checkpoint <file>', 'a checkpoint written by lcmd train', existingFile)
     .option('-n, --num <n>', `samples per class with --classes (one grid row each), otherwise in total (default ${DEFAULT_COUNT})`, positiveInt)
-    .option('--steps <T>', 'sampling steps; each sample takes T + 1 network evaluations (default 50)', positiveInt)
+    .option('--steps <T>', 'sampling steps; each sample takes T + 1 network evaluations, T with the commit and maskgit samplers (default 50)', positiveInt)
     .option('--sampler <kind>', "ancestral (the paper's), ddim (deterministic), consistency (draw tokens and re-noise, for few steps), commit (DDIM that commits tokens in order of confidence); maskgit for MaskGIT models (their default)", oneOf(['ancestral', 'ddim', 'consistency', 'commit', 'maskgit'] as const))
     .option('--guidance <w>', 'classifier-free guidance weight w >= 0 (default 0: none)', nonNegativeNumber);
   addSamplerShapeFlags(command)

@@ -12,6 +12,7 @@
 #include "core/sample/sampler.h"
 #include "core/diffusion/ancestral_step.h"
 #include "core/diffusion/ddim_step.h"
+#include "core/diffusion/multistep_corrector.h"
 #include "core/diffusion/multistep_prediction.h"
 #include "core/sample/predicted_embedding.h"
 
@@ -84,6 +85,7 @@ SamplerOptions parse_options(Napi::Env env, const Napi::Object& o) {
   options.maskgit_temperature = number_option(o, "maskgitTemperature", 4.5);
   options.commit_temperature = number_option(o, "commitTemperature", 0.0);
   options.solver_order = integer_option(o, "solverOrder", 1, 1, 2);
+  options.corrector = bool_option(o, "corrector", false);
   if (!o.Get("classes").IsUndefined()) options.classes = TensorHandle::From(env, o.Get("classes"), "classes");
   const bool has_tokens = !o.Get("knownTokens").IsUndefined(), has_mask = !o.Get("knownMask").IsUndefined();
   LCMD_CHECK(has_tokens == has_mask, "E_CONFIG", "known tokens need both tokens and a mask");
@@ -192,6 +194,22 @@ Napi::Value MultistepStepHook(const Napi::CallbackInfo& info) {
   });
 }
 
+// samplerCorrectorWeights(order, tPrev, t, s, shift) -> [w_prev, w_t, w_s] (tPrev unused at order 1)
+Napi::Value CorrectorWeightsHook(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto arg = [&](int i) { return info[i].As<Napi::Number>().DoubleValue(); };
+    const NoiseSchedule schedule(arg(4));
+    const int order = static_cast<int>(arg(0));
+    const auto w = corrector_weights(order, order == 2 ? schedule.logsnr(arg(1)) : 0.0, schedule.logsnr(arg(2)), schedule.logsnr(arg(3)));
+    auto out = Napi::Array::New(env, 3);
+    out.Set(0u, w.previous);
+    out.Set(1u, w.current);
+    out.Set(2u, w.next);
+    return out;
+  });
+}
+
 // sampleNoise(seed, firstSample, count, kind, gridIndex, shape, uniform) -> [count, ...shape] float32
 Napi::Value SampleNoiseHook(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -219,6 +237,7 @@ void register_sampler(Napi::Env env, Napi::Object exports) {
   exports.Set("samplerAncestralStep", Napi::Function::New(env, AncestralStepHook));
   exports.Set("samplerDdimStep", Napi::Function::New(env, DdimStepHook));
   exports.Set("samplerMultistepStep", Napi::Function::New(env, MultistepStepHook));
+  exports.Set("samplerCorrectorWeights", Napi::Function::New(env, CorrectorWeightsHook));
   exports.Set("sampleNoise", Napi::Function::New(env, SampleNoiseHook));
 }
 

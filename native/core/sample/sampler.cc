@@ -9,6 +9,7 @@
 #include "core/sample/sampler_guidance.h"
 #include "core/diffusion/ancestral_step.h"
 #include "core/diffusion/ddim_step.h"
+#include "core/diffusion/multistep_corrector.h"
 #include "core/diffusion/multistep_prediction.h"
 #include "core/sample/maskgit_sampler.h"
 #include "core/sample/predicted_embedding.h"
@@ -88,8 +89,10 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, cons
   }
   at::Tensor self_cond;  // the previous guided e_hat, for self-conditioning models
   Commitment commitment;  // the commit rule's committed tokens
-  at::Tensor previous_e_hat;  // solver order 2: the previous step's prediction, made at grid index previous_j
-  int64_t previous_j = 0;
+  // solver order 2 and the corrector: the predictions of the last two steps, made at grid indices previous_j and
+  // older_j, and z where the last step started (at previous_j)
+  at::Tensor previous_e_hat, older_e_hat, previous_z;
+  int64_t previous_j = 0, older_j = 0;
   // Refresh the known positions (infilling), then the guided p(. | z_t, t) at grid index j (try `repeat` of the step).
   auto predict = [&](at::Tensor& z, int64_t j, int64_t repeat) {
     ctx.throw_if_cancelled();
@@ -111,7 +114,7 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, cons
     // second order from the second step on, first order on the last step (to t = 0; multistep_prediction.h)
     const bool second_order = options.solver_order == 2 && previous_e_hat.defined() && j > 1;
     const double multistep = second_order ? multistep_weight(schedule.logsnr(grid[previous_j]), schedule.logsnr(grid[j]), schedule.logsnr(grid[j - 1])) : 0.0;
-    at::Tensor step_e_hat;
+    at::Tensor step_e_hat, step_z;
     for (int64_t repeat = 0; repeat < options.infill_resample; ++repeat) {
       if (repeat > 0) z = forward_update(z, noise.streams(SampleNoiseKind::kResample, j, repeat), times);
       auto probs = predict(z, j, repeat);
@@ -125,7 +128,18 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, cons
         commitment = commit_tokens(choice, commitment, committed_after_step(n_tokens, steps, j));
         e_hat = clamp_to_committed(e_hat, commitment, table);
       }
+      if (options.corrector && previous_e_hat.defined()) {
+        // UniC: the last step again, from where it started, with this prediction included (multistep_corrector.h);
+        // order 2 where that step extrapolated
+        const bool order_two = options.solver_order == 2 && older_e_hat.defined();
+        const auto w = corrector_weights(order_two ? 2 : 1, order_two ? schedule.logsnr(grid[older_j]) : 0.0, schedule.logsnr(grid[previous_j]),
+                                         schedule.logsnr(grid[j]));
+        auto combined = previous_e_hat * static_cast<float>(w.current) + e_hat * static_cast<float>(w.next);
+        if (order_two) combined = combined + older_e_hat * static_cast<float>(w.previous);
+        z = ddim_step(previous_z, combined, step_times(schedule, grid[j], grid[previous_j]));
+      }
       if (denoiser.self_conditioned()) self_cond = e_hat;
+      step_z = z;
       if (options.rule == StepRule::kAncestral) {
         z = ancestral_update(z, e_hat, noise.streams(SampleNoiseKind::kAncestral, j, repeat), times);
       } else if (options.rule == StepRule::kDdim || options.rule == StepRule::kCommit) {
@@ -143,7 +157,10 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, cons
       }
       step_e_hat = e_hat;
     }
+    older_e_hat = previous_e_hat;
+    older_j = previous_j;
     previous_e_hat = step_e_hat;
+    previous_z = step_z;
     previous_j = j;
     report(steps - j + 1);
   }
@@ -217,6 +234,10 @@ void validate_sampler_options(const Denoiser& denoiser, const SamplerOptions& op
              "solverOrder must be 1 or 2, got " + std::to_string(options.solver_order));
   LCMD_CHECK(options.solver_order == 1 || options.rule == StepRule::kDdim || options.rule == StepRule::kCommit, "E_CONFIG",
              "solverOrder 2 applies to the deterministic samplers 'ddim' and 'commit' only");
+  LCMD_CHECK(!options.corrector || options.rule == StepRule::kDdim || options.rule == StepRule::kCommit, "E_CONFIG",
+             "the corrector applies to the deterministic samplers 'ddim' and 'commit' only");
+  LCMD_CHECK(!options.corrector || options.infill_resample == 1, "E_CONFIG",
+             "the corrector and infillResample > 1 do not combine: resampling re-noises the step the corrector would redo");
   if (maskgit) {
     LCMD_CHECK(options.infill_resample == 1, "E_CONFIG", "infillResample applies to diffusion samplers, not to 'maskgit'");
     LCMD_CHECK(!options.return_probs, "E_CONFIG", "the 'maskgit' sampler returns no final probabilities");

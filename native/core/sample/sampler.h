@@ -53,6 +53,9 @@ struct SamplerOptions {
   // ddim and commit: 1 takes the DDIM step; 2 DPM-Solver++(2M)'s multistep update (multistep_prediction.h), which
   // extrapolates the prediction from the previous step's at no extra network evaluation
   int64_t solver_order = 1;
+  // ddim and commit: UniPC's corrector (multistep_corrector.h): each step is taken again once the network has
+  // predicted at its end, with that prediction included; one order more, no extra network evaluation
+  bool corrector = false;
   bool return_probs = false;
 };
 
