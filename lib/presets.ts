@@ -62,6 +62,9 @@ export const PRESETS: Record<string, Preset> = {
   //   - lost or tied (2026-12-07): low-discrepancy t (train.timeSampling, one seed: 9.7 against 10.1 at 4000 steps
   //     with interval guidance, worse in two of four cells) and the randomised commit (commitTemperature 1 / 4.5:
   //     10.7 / 14.3 against 10.1 at 4000 steps); both stay options, off.
+  //   - won (2026-12-07, sampler only): DPM-Solver++(2M) steps (solverOrder 2) for the commit sampler, better in every
+  //     cell measured (1000 steps: 19.4 / 18.7 against 20.2 / 19.3; 4000 steps with interval guidance: 9.7 / 9.1 against
+  //     10.1 / 10.1); the demo samples with them. UniPC's corrector on top: level (9.5 / 9.1 at 4000), off.
   small: {
     description: 'the recommended small configuration (the default of lcmd train, and the demo): 8x8 grids of K = 256 tokens, 10 classes, 1.2M parameters; cross-entropy at the sampled t, L2-normalised embeddings frozen at the tokenizer\'s codebook (--codebook), exact-likelihood logits, self-conditioning on a quarter of the examples, shift 0.3',
     // shift 0.3, not 0.1: codebook rows sit close together (nearest-neighbour distance about 1.2 against 11.3 for
