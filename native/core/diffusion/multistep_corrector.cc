@@ -25,4 +25,9 @@ CorrectorWeights corrector_weights(int order, double lambda_prev, double lambda_
   return {previous, 1.0 - rho_1 - previous, rho_1};
 }
 
+at::Tensor corrector_prediction(const CorrectorWeights& w, const at::Tensor& m_prev, const at::Tensor& m_t, const at::Tensor& m_s) {
+  auto combined = m_t * static_cast<float>(w.current) + m_s * static_cast<float>(w.next);
+  return m_prev.defined() ? combined + m_prev * static_cast<float>(w.previous) : combined;
+}
+
 }  // namespace lcmd

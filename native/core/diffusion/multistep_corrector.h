@@ -7,6 +7,7 @@
 // M = (m_t + m_s) / 2; order 2 tends to Adams-Moulton's (-1, 8, 5) / 12 on equal steps in log-SNR. It raises a
 // multistep solver's order by one at no extra network evaluation.
 #pragma once
+#include <torch/torch.h>
 
 namespace lcmd {
 
@@ -16,5 +17,8 @@ struct CorrectorWeights {
 
 // Order 1 from log-SNRs lambda_t < lambda_s (lambda_prev unused); order 2 with lambda_prev < lambda_t as well.
 CorrectorWeights corrector_weights(int order, double lambda_prev, double lambda_t, double lambda_s);
+
+// M = w_prev m_prev + w_t m_t + w_s m_s; m_prev may be undefined at order 1 (w_prev = 0).
+at::Tensor corrector_prediction(const CorrectorWeights& w, const at::Tensor& m_prev, const at::Tensor& m_t, const at::Tensor& m_s);
 
 }  // namespace lcmd

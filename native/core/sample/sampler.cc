@@ -89,10 +89,9 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, cons
   }
   at::Tensor self_cond;  // the previous guided e_hat, for self-conditioning models
   Commitment commitment;  // the commit rule's committed tokens
-  // solver order 2 and the corrector: the predictions of the last two steps, made at grid indices previous_j and
-  // older_j, and z where the last step started (at previous_j)
+  // solver order 2 and the corrector: the predictions of the last two steps, made at grid indices j + 1 and j + 2,
+  // and z where the last step started (at j + 1)
   at::Tensor previous_e_hat, older_e_hat, previous_z;
-  int64_t previous_j = 0, older_j = 0;
   // Refresh the known positions (infilling), then the guided p(. | z_t, t) at grid index j (try `repeat` of the step).
   auto predict = [&](at::Tensor& z, int64_t j, int64_t repeat) {
     ctx.throw_if_cancelled();
@@ -113,7 +112,7 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, cons
     const auto times = step_times(schedule, grid[j - 1], grid[j]);
     // second order from the second step on, first order on the last step (to t = 0; multistep_prediction.h)
     const bool second_order = options.solver_order == 2 && previous_e_hat.defined() && j > 1;
-    const double multistep = second_order ? multistep_weight(schedule.logsnr(grid[previous_j]), schedule.logsnr(grid[j]), schedule.logsnr(grid[j - 1])) : 0.0;
+    const double multistep = second_order ? multistep_weight(schedule.logsnr(grid[j + 1]), schedule.logsnr(grid[j]), schedule.logsnr(grid[j - 1])) : 0.0;
     at::Tensor step_e_hat, step_z;
     for (int64_t repeat = 0; repeat < options.infill_resample; ++repeat) {
       if (repeat > 0) z = forward_update(z, noise.streams(SampleNoiseKind::kResample, j, repeat), times);
@@ -132,11 +131,10 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, cons
         // UniC: the last step again, from where it started, with this prediction included (multistep_corrector.h);
         // order 2 where that step extrapolated
         const bool order_two = options.solver_order == 2 && older_e_hat.defined();
-        const auto w = corrector_weights(order_two ? 2 : 1, order_two ? schedule.logsnr(grid[older_j]) : 0.0, schedule.logsnr(grid[previous_j]),
+        const auto w = corrector_weights(order_two ? 2 : 1, order_two ? schedule.logsnr(grid[j + 2]) : 0.0, schedule.logsnr(grid[j + 1]),
                                          schedule.logsnr(grid[j]));
-        auto combined = previous_e_hat * static_cast<float>(w.current) + e_hat * static_cast<float>(w.next);
-        if (order_two) combined = combined + older_e_hat * static_cast<float>(w.previous);
-        z = ddim_step(previous_z, combined, step_times(schedule, grid[j], grid[previous_j]));
+        z = ddim_step(previous_z, corrector_prediction(w, order_two ? older_e_hat : at::Tensor(), previous_e_hat, e_hat),
+                      step_times(schedule, grid[j], grid[j + 1]));
       }
       if (denoiser.self_conditioned()) self_cond = e_hat;
       step_z = z;
@@ -158,10 +156,8 @@ BatchOutput sample_batch(Denoiser& denoiser, const SamplerOptions& options, cons
       step_e_hat = e_hat;
     }
     older_e_hat = previous_e_hat;
-    older_j = previous_j;
     previous_e_hat = step_e_hat;
     previous_z = step_z;
-    previous_j = j;
     report(steps - j + 1);
   }
   at::Tensor probs;

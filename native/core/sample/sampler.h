@@ -8,7 +8,8 @@
 // two tries, z_{t_{j-1}} goes back to t_j by the forward process, so the unknown part can agree with the known one.
 //
 // Network evaluations: exactly T R + 1 per sample (T steps of R tries, R = 1 by default, + the final prediction at
-// t = 0), T R for the commit rule (every token is committed by its last step) and T for MaskGIT. Each evaluation is one batched forward of B rows, or of 2B rows with guidance w > 0 (both halves together).
+// t = 0), T R for the commit rule (every token is committed by its last step) and T for MaskGIT. Each evaluation is
+// one batched forward of B rows, or of 2B rows with guidance w > 0 (both halves together).
 #pragma once
 #include <torch/torch.h>
 
