@@ -285,7 +285,7 @@ describe('fused sampler update: coef_z z + coef_x e_hat + noise_std n with the c
     const out = testHooks().fusedNoisyUpdate(z.handle, withE ? e.handle : null, { seed, a: 4, first, purpose: 77 }, coefficients);
     z.dispose();
     e.dispose();
-    return { fused: out.fused, value: values(new Tensor(out.value)), reference: values(new Tensor(out.reference)) };
+    return { fused: out.fused, value: out.value ? values(new Tensor(out.value)) : [], reference: values(new Tensor(out.reference)) };
   }
 
 
@@ -394,5 +394,45 @@ describe('fused loss head: cross-entropy, KL to a target, softmax and argmax ove
     const out = run(54, cases[0], { kl: true, direction: 'student-teacher', gradProbs: true, dtype: 'float64' });
     expect(out.fused).toBe(false);
     for (const name of ['ce', 'kl', 'probs', 'gradLogits']) expect(worst(out.value[name], out.reference[name])).toBeLessThan(1e-12);
+  });
+});
+
+describe('fused attention: softmax(q k^T / sqrt(dh)) v per sample and head, from the packed qkv projection', () => {
+  const r = rng(11);
+
+  function run(B: number, N: number, hidden: number, heads: number, spread: number, dtype: 'float32' | 'float64' = 'float32') {
+    const data = Array.from({ length: B * N * 3 * hidden }, () => spread * r.normal());
+    const qkv = Tensor.from(dtype === 'float32' ? Float32Array.from(data) : Float64Array.from(data), [B, N, 3 * hidden]);
+    const out = testHooks().fusedAttention(qkv.handle, heads);
+    qkv.dispose();
+    return { fused: out.fused, value: out.value ? values(new Tensor(out.value)) : [], reference: values(new Tensor(out.reference)) };
+  }
+
+  // the bench's shape (49 positions, 4 heads of 32), heads of 64 (the paper's), a head size that is no multiple of 8,
+  // position counts off every tile size (1, 5, 13, 50), and one position
+  test.each([
+    [3, 49, 128, 4],
+    [2, 16, 128, 2],
+    [2, 5, 24, 3],
+    [2, 13, 36, 2],
+    [1, 50, 40, 5],
+    [2, 1, 16, 2],
+  ])('B %i, N %i, hidden %i, %i heads: float32 takes the fused path and matches libtorch in float64', (B, N, hidden, heads) => {
+    const out = run(B, N, hidden, heads, 1);
+    expect(out.fused).toBe(true);
+    expect(out.value.length).toBe(B * N * hidden);
+    // outputs are convex combinations of values of size ~1: float32 rounding of scores, exp and sums
+    expect(worst(out.value, out.reference)).toBeLessThan(2e-6);
+  });
+
+  test('large scores (softmax nearly one-hot, exp past float32 range without the max subtracted) stay accurate and finite', () => {
+    const out = run(2, 20, 32, 2, 12);
+    expect(out.value.every(Number.isFinite)).toBe(true);
+    // scores of several hundred carry float32 rounding of about 3e-5 each, which the weights inherit
+    expect(worst(out.value, out.reference)).toBeLessThan(2e-4);
+  });
+
+  test('float64 is left to libtorch', () => {
+    expect(run(1, 4, 8, 1, 1, 'float64').fused).toBe(false);
   });
 });

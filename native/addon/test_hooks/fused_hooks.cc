@@ -5,6 +5,7 @@
 #include "addon/modules.h"
 #include "addon/tensor_handle.h"
 #include "core/fused/adaptive_norm.h"
+#include "core/fused/attention.h"
 #include "core/fused/adamw_ema.h"
 #include "core/train/adamw.h"
 #include "core/fused/cpu_features.h"
@@ -44,6 +45,29 @@ Napi::Value FusedGelu(const Napi::CallbackInfo& info) {
     out.Set("gradient", TensorHandle::Wrap(env, gradient));
     out.Set("referenceValue", TensorHandle::Wrap(env, ref_value));
     out.Set("referenceGradient", TensorHandle::Wrap(env, ref_gradient));
+    return out;
+  });
+}
+
+// fusedAttention(qkv: [B, N, 3 hidden] handle, heads) -> {fused, value, reference}: fused::attention_forward on
+// qkv (value only where the fused path takes qkv), and softmax(q k^T / sqrt(dh)) v spelled out in libtorch in float64 on the same numbers; both [B, N, hidden]
+// in float64.
+Napi::Value FusedAttention(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto qkv = TensorHandle::From(env, info[0], "qkv");
+    const int64_t heads = info[1].As<Napi::Number>().Int64Value();
+    LCMD_CHECK(qkv.dim() == 3 && heads >= 1 && qkv.size(2) % (3 * heads) == 0, "E_SHAPE", "qkv must be [B, N, 3 hidden] with hidden divisible by heads");
+    torch::NoGradGuard no_grad;
+    const int64_t B = qkv.size(0), N = qkv.size(1), hidden = qkv.size(2) / 3, dh = hidden / heads;
+    auto parts = qkv.to(at::kDouble).view({B, N, 3, heads, dh}).permute({2, 0, 3, 1, 4});
+    auto weights = torch::softmax(torch::matmul(parts[0], parts[1].transpose(-2, -1)) / std::sqrt(double(dh)), -1);
+    auto reference = torch::matmul(weights, parts[2]).transpose(1, 2).reshape({B, N, hidden});
+    auto out = Napi::Object::New(env);
+    const bool is_fused = fused::attention_is_fused(qkv, 0.0);
+    out.Set("fused", Napi::Boolean::New(env, is_fused));
+    if (is_fused) out.Set("value", TensorHandle::Wrap(env, fused::attention_forward(qkv, heads).to(at::kDouble)));
+    out.Set("reference", TensorHandle::Wrap(env, reference));
     return out;
   });
 }
@@ -257,6 +281,7 @@ Napi::Value FusedTokenLoss(const Napi::CallbackInfo& info) {
 
 void register_fused_hooks(Napi::Env env, Napi::Object exports) {
   exports.Set("fusedGelu", Napi::Function::New(env, FusedGelu));
+  exports.Set("fusedAttention", Napi::Function::New(env, FusedAttention));
   exports.Set("fusedAdaptiveNorm", Napi::Function::New(env, FusedAdaptiveNorm));
   exports.Set("adamwEmaStep", Napi::Function::New(env, AdamWEmaStep));
   exports.Set("fusedNoisyUpdate", Napi::Function::New(env, FusedNoisyUpdate));

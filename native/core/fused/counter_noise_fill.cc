@@ -9,10 +9,24 @@ namespace lcmd::fused {
 
 namespace {
 
-// One row's elements [j0, j1): a loop over the counter alone, so that it vectorises.
+// Normals per pass of the two-pass loop below: its uniforms stay in L1.
+constexpr int64_t kNormalChunk = 256;
+
+// One row's elements [j0, j1): a loop over the counter alone, so that it vectorises. Normals take two passes: the
+// uniforms first (without AVX-512 the 64-bit multiplications of mix64 keep that loop scalar), then Box-Muller over
+// whole vectors; one fused loop would leave the log and the cosine scalar too. Same functions, same bits.
 inline __attribute__((always_inline)) void row_body(uint64_t key, int64_t j0, int64_t j1, bool normal, float* __restrict out) {
   if (normal) {
-    for (int64_t j = j0; j < j1; ++j) out[j - j0] = counter_normal(key, static_cast<uint64_t>(j));
+    float u1[kNormalChunk], u2[kNormalChunk];
+    for (int64_t c0 = j0; c0 < j1; c0 += kNormalChunk) {
+      const int64_t n = std::min(kNormalChunk, j1 - c0);
+      for (int64_t k = 0; k < n; ++k) {
+        const auto index = static_cast<uint64_t>(c0 + k);
+        u1[k] = counter_uniform(key, 2 * index);
+        u2[k] = counter_uniform(key, 2 * index + 1);
+      }
+      for (int64_t k = 0; k < n; ++k) out[c0 - j0 + k] = box_muller(u1[k], u2[k]);
+    }
   } else {
     for (int64_t j = j0; j < j1; ++j) out[j - j0] = counter_uniform(key, static_cast<uint64_t>(j));
   }

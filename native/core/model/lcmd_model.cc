@@ -1,6 +1,7 @@
 #include "core/model/lcmd_model.h"
 
 #include "core/base/error.h"
+#include "core/model/dense.h"
 #include "core/model/sinusoidal.h"
 
 namespace lcmd {
@@ -57,7 +58,7 @@ at::Tensor LcmdModelImpl::forward(const at::Tensor& z, const at::Tensor& t, cons
   if (config_.self_condition) input = torch::cat({z, extras.self_cond.defined() ? extras.self_cond.to(z.dtype()) : torch::zeros_like(z)}, -1);
   // the positions take the projection's type, so that under bf16 autocast the residual stream stays bf16 (a float32
   // buffer would promote every block's adds to float32); the norms keep float32 statistics (core/fused/adaptive_norm.h)
-  auto projected = in_proj_(input);
+  auto projected = dense(in_proj_, input);
   auto h = projected + positions_.to(projected.scalar_type());
   // a dropped position holds the [mask] vector, not a noisy token: it gets no likelihood term, and the network
   // (which sees the vector) predicts it alone
@@ -75,7 +76,7 @@ at::Tensor LcmdModelImpl::forward(const at::Tensor& z, const at::Tensor& t, cons
   }
   for (auto& block : *blocks_) h = block->as<TransformerBlockImpl>()->forward(h, y_act);
   // losses and softmax run in float32 even under bf16 autocast; a float64 model (gradient checks) stays float64
-  auto logits = head_(final_norm_(h));
+  auto logits = dense(head_, final_norm_(h));
   if (logits.scalar_type() != at::kDouble) logits = logits.to(at::kFloat);
   // the network then only learns a correction to the exact term
   if (config_.exact_likelihood_logits) logits = logits + exact.to(logits.scalar_type());

@@ -1,6 +1,8 @@
 #include "core/model/self_attention.h"
 
 #include "core/base/compat.h"
+#include "core/fused/attention.h"
+#include "core/model/dense.h"
 
 namespace lcmd {
 
@@ -12,9 +14,12 @@ SelfAttentionImpl::SelfAttentionImpl(int64_t hidden, int64_t heads, double dropo
 at::Tensor SelfAttentionImpl::forward(const at::Tensor& x) {
   auto b = x.size(0), n = x.size(1), h = x.size(2);
   // [B, N, 3, heads, dh] -> 3 x [B, heads, N, dh]
-  auto qkv = qkv_(x).view({b, n, 3, heads_, h / heads_}).permute({2, 0, 3, 1, 4});
-  auto y = compat::attention(qkv[0], qkv[1], qkv[2], is_training() ? dropout_ : 0.0);
-  return out_(y.transpose(1, 2).reshape({b, n, h}));
+  const double dropout = is_training() ? dropout_ : 0.0;
+  auto projected = dense(qkv_, x);
+  if (fused::attention_is_fused(projected, dropout)) return dense(out_, fused::attention_forward(projected, heads_));
+  auto qkv = projected.view({b, n, 3, heads_, h / heads_}).permute({2, 0, 3, 1, 4});
+  auto y = compat::attention(qkv[0], qkv[1], qkv[2], dropout);
+  return dense(out_, y.transpose(1, 2).reshape({b, n, h}));
 }
 
 }  // namespace lcmd

@@ -81,11 +81,12 @@ LCMD_HOST_DEVICE float cos_two_pi(float u) {
   return (quadrant == 1 || quadrant == 2) ? -v : v;
 }
 
-// Standard normal by Box-Muller from two independent uniforms of the same stream.
+// Box-Muller: a standard normal from two independent uniforms in (0, 1).
+LCMD_HOST_DEVICE float box_muller(float u1, float u2) { return sqrtf(-2.0f * log_positive(u1)) * cos_two_pi(u2); }
+
+// Standard normal from the uniforms 2 index and 2 index + 1 of the stream.
 LCMD_HOST_DEVICE float counter_normal(uint64_t key, uint64_t index) {
-  const float u1 = counter_uniform(key, 2 * index);
-  const float u2 = counter_uniform(key, 2 * index + 1);
-  return sqrtf(-2.0f * log_positive(u1)) * cos_two_pi(u2);
+  return box_muller(counter_uniform(key, 2 * index), counter_uniform(key, 2 * index + 1));
 }
 
 // Derives a stream key from a seed and up to three coordinates (step, example, purpose).
