@@ -418,6 +418,7 @@ export interface NativeTestHooks {
   noiseLevelUniforms(seed: number, step: number, exampleOffset: number, batch: number, sampling: 'iid' | 'low-discrepancy'): Float64Array;
   timeWarp(statistics: Float64Array | null, u: Float64Array, t: Float64Array, ce: Float64Array): { bins: number; probabilities: Float64Array; times: Float64Array; batchStatistics: Float64Array };
   fusedGelu(x: NativeTensorHandle, grad: NativeTensorHandle): { fused: boolean; cpuPath: 'avx2+fma' | 'baseline'; value: NativeTensorHandle; gradient: NativeTensorHandle; referenceValue: NativeTensorHandle; referenceGradient: NativeTensorHandle };
+  fusedBlock(batch: number, positions: number, hidden: number, heads: number, seed: number): { attentionFused: boolean; mlpBlocked: boolean; value: NativeTensorHandle; withGrad: NativeTensorHandle; reference: NativeTensorHandle };
   fusedAttention(qkv: NativeTensorHandle, heads: number): { fused: boolean; value?: NativeTensorHandle; reference: NativeTensorHandle };
   fusedAdaptiveNorm(h: NativeTensorHandle, r: NativeTensorHandle | null, scale: NativeTensorHandle, shift: NativeTensorHandle, gradY: NativeTensorHandle, gradX: NativeTensorHandle | null): { fused: boolean; value: FusedAdaptiveNormResult; reference: FusedAdaptiveNormResult };
   adamwEmaStep(state: AdamWEmaState, decays: boolean[], options: AdamWEmaOptions): { fused: boolean; params: NativeTensorHandle[]; expAvg: NativeTensorHandle[]; expAvgSq: NativeTensorHandle[]; ema: NativeTensorHandle[]; teacher?: NativeTensorHandle[] };

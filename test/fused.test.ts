@@ -436,3 +436,18 @@ describe('fused attention: softmax(q k^T / sqrt(dh)) v per sample and head, from
     expect(run(1, 4, 8, 1, 1, 'float64').fused).toBe(false);
   });
 });
+
+describe('a Transformer block without gradient: fused attention and the MLP in row blocks', () => {
+  test.each([
+    [12, 49, 64, 4], // 588 rows: one full block of 512 and a remainder
+    [3, 20, 32, 2], // 60 rows: one partial block, the unblocked MLP
+  ])('%i x %i positions, width %i, %i heads: equals the block with gradient and the float64 block (libtorch ops)', (B, N, hidden, heads) => {
+    const out = testHooks().fusedBlock(B, N, hidden, heads, 5);
+    expect(out.attentionFused).toBe(true);
+    expect(out.mlpBlocked).toBe(B * N > 512);
+    const value = values(new Tensor(out.value)), withGrad = values(new Tensor(out.withGrad)), reference = values(new Tensor(out.reference));
+    expect(value.length).toBe(B * N * hidden);
+    expect(worst(value, reference)).toBeLessThan(1e-5);
+    expect(worst(withGrad, reference)).toBeLessThan(1e-5);
+  });
+});

@@ -13,6 +13,8 @@
 #include "core/fused/gelu.h"
 #include "core/fused/noisy_update.h"
 #include "core/fused/token_loss.h"
+#include "core/model/mlp.h"
+#include "core/model/transformer_block.h"
 #include "core/noise/counter_noise.h"
 #include "core/noise/counter_noise_math.h"
 
@@ -68,6 +70,37 @@ Napi::Value FusedAttention(const Napi::CallbackInfo& info) {
     out.Set("fused", Napi::Boolean::New(env, is_fused));
     if (is_fused) out.Set("value", TensorHandle::Wrap(env, fused::attention_forward(qkv, heads).to(at::kDouble)));
     out.Set("reference", TensorHandle::Wrap(env, reference));
+    return out;
+  });
+}
+
+// fusedBlock(batch, positions, hidden, heads, seed) -> {attentionFused, mlpBlocked, value, withGrad, reference}: one
+// Transformer block (every weight drawn from N(0, 0.1^2) with the seed, the AdaLN modulation included) on a random
+// residual stream and conditioning, in float32 without gradient (the fused attention and the row-blocked MLP),
+// in float32 with gradient (libtorch's ops), and in float64 (libtorch's ops); each [batch, positions, hidden] in float64.
+Napi::Value FusedBlock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto arg = [&](int i) { return info[i].As<Napi::Number>().Int64Value(); };
+    const int64_t B = arg(0), N = arg(1), hidden = arg(2), heads = arg(3), cond = 16;
+    torch::manual_seed(static_cast<uint64_t>(arg(4)));
+    TransformerBlock block(hidden, heads, 4, cond, 0.1);
+    block->eval();
+    torch::NoGradGuard no_grad;
+    for (auto& p : block->parameters()) p.normal_(0.0, 0.1);
+    const auto h = torch::randn({B, N, hidden}), y = torch::randn({B, cond});
+    auto out = Napi::Object::New(env);
+    const auto probe = torch::empty({B, N, hidden});
+    out.Set("attentionFused", Napi::Boolean::New(env, fused::attention_is_fused(torch::empty({B, N, 3 * hidden}), 0.0)));
+    out.Set("mlpBlocked", Napi::Boolean::New(env, mlp_in_row_blocks(probe)));
+    out.Set("value", TensorHandle::Wrap(env, block->forward(h, y).to(at::kDouble)));
+    {
+      torch::AutoGradMode grad_mode(true);
+      auto leaf = h.clone().set_requires_grad(true);
+      out.Set("withGrad", TensorHandle::Wrap(env, block->forward(leaf, y).detach().to(at::kDouble)));
+    }
+    block->to(at::kDouble);
+    out.Set("reference", TensorHandle::Wrap(env, block->forward(h.to(at::kDouble), y.to(at::kDouble))));
     return out;
   });
 }
@@ -282,6 +315,7 @@ Napi::Value FusedTokenLoss(const Napi::CallbackInfo& info) {
 void register_fused_hooks(Napi::Env env, Napi::Object exports) {
   exports.Set("fusedGelu", Napi::Function::New(env, FusedGelu));
   exports.Set("fusedAttention", Napi::Function::New(env, FusedAttention));
+  exports.Set("fusedBlock", Napi::Function::New(env, FusedBlock));
   exports.Set("fusedAdaptiveNorm", Napi::Function::New(env, FusedAdaptiveNorm));
   exports.Set("adamwEmaStep", Napi::Function::New(env, AdamWEmaStep));
   exports.Set("fusedNoisyUpdate", Napi::Function::New(env, FusedNoisyUpdate));

@@ -1,7 +1,6 @@
 #include "core/model/transformer_block.h"
 
-#include "core/fused/gelu.h"
-#include "core/model/dense.h"
+#include "core/model/mlp.h"
 
 namespace lcmd {
 
@@ -16,7 +15,7 @@ TransformerBlockImpl::TransformerBlockImpl(int64_t hidden, int64_t heads, int64_
 
 at::Tensor TransformerBlockImpl::forward(const at::Tensor& h, const at::Tensor& y_act) {
   auto [x, normed] = norm2_->forward_residual(h, attn_(norm1_(h, y_act)), y_act);
-  return x + dense(fc2_, fused::gelu(dense(fc1_, normed)));
+  return mlp_residual(fc1_, fc2_, x, normed);
 }
 
 }  // namespace lcmd
