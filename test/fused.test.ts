@@ -397,15 +397,24 @@ describe('fused loss head: cross-entropy, KL to a target, softmax and argmax ove
   });
 });
 
-describe('fused attention: softmax(q k^T / sqrt(dh)) v per sample and head, from the packed qkv projection', () => {
+describe('fused attention: softmax(q k^T / sqrt(dh)) v with dropout, per sample and head, from the packed qkv projection', () => {
   const r = rng(11);
 
-  function run(B: number, N: number, hidden: number, heads: number, spread: number, dtype: 'float32' | 'float64' = 'float32') {
+  function run(B: number, N: number, hidden: number, heads: number, opts: { spread?: number; dropout?: number; grad?: boolean; dtype?: 'float32' | 'float64' } = {}) {
+    const { spread = 1, dropout = 0, grad = true, dtype = 'float32' } = opts;
     const data = Array.from({ length: B * N * 3 * hidden }, () => spread * r.normal());
     const qkv = Tensor.from(dtype === 'float32' ? Float32Array.from(data) : Float64Array.from(data), [B, N, 3 * hidden]);
-    const out = testHooks().fusedAttention(qkv.handle, heads);
+    const g = grad ? Tensor.from(Float32Array.from({ length: B * N * hidden }, () => r.normal()), [B, N, hidden]) : null;
+    const out = testHooks().fusedAttention(qkv.handle, heads, dropout, 3, g ? g.handle : null);
     qkv.dispose();
-    return { fused: out.fused, value: out.value ? values(new Tensor(out.value)) : [], reference: values(new Tensor(out.reference)) };
+    g?.dispose();
+    const read = (h?: typeof out.reference) => (h ? values(new Tensor(h)) : []);
+    return {
+      fused: out.fused,
+      value: read(out.value), gradient: read(out.gradient),
+      libtorchValue: read(out.libtorchValue), libtorchGradient: read(out.libtorchGradient),
+      reference: read(out.reference), referenceGradient: read(out.referenceGradient),
+    };
   }
 
   // the bench's shape (49 positions, 4 heads of 32), heads of 64 (the paper's), a head size that is no multiple of 8,
@@ -417,23 +426,43 @@ describe('fused attention: softmax(q k^T / sqrt(dh)) v per sample and head, from
     [2, 13, 36, 2],
     [1, 50, 40, 5],
     [2, 1, 16, 2],
-  ])('B %i, N %i, hidden %i, %i heads: float32 takes the fused path and matches libtorch in float64', (B, N, hidden, heads) => {
-    const out = run(B, N, hidden, heads, 1);
+  ])('B %i, N %i, hidden %i, %i heads: value and gradient match libtorch in float64', (B, N, hidden, heads) => {
+    const out = run(B, N, hidden, heads);
     expect(out.fused).toBe(true);
     expect(out.value.length).toBe(B * N * hidden);
+    expect(out.gradient.length).toBe(B * N * 3 * hidden);
     // outputs are convex combinations of values of size ~1: float32 rounding of scores, exp and sums
+    expect(worst(out.value, out.reference)).toBeLessThan(2e-6);
+    expect(worst(out.gradient, out.referenceGradient)).toBeLessThan(1e-5);
+  });
+
+  test('without a gradient (sampling, the teacher) the forward alone gives the same values', () => {
+    const out = run(3, 49, 128, 4, { grad: false });
+    expect(out.gradient).toEqual([]);
     expect(worst(out.value, out.reference)).toBeLessThan(2e-6);
   });
 
+  test.each([[0.1], [0.5]])('dropout %f: the mask libtorch\'s dropout draws after the same seed, and the gradient through it', (p) => {
+    const out = run(4, 49, 64, 2, { dropout: p });
+    // the same weights dropped as on libtorch's path: values and gradients agree to float32 rounding
+    expect(worst(out.value, out.libtorchValue)).toBeLessThan(2e-6);
+    expect(worst(out.gradient, out.libtorchGradient)).toBeLessThan(1e-5);
+    expect(worst(out.value, out.reference)).toBeLessThan(2e-6);
+    expect(worst(out.gradient, out.referenceGradient)).toBeLessThan(1e-5);
+    // and dropout did something: the undropped output is far from it
+    const kept = run(4, 49, 64, 2, { dropout: 0 });
+    expect(worst(kept.reference, out.reference)).toBeGreaterThan(1e-2);
+  });
+
   test('large scores (softmax nearly one-hot, exp past float32 range without the max subtracted) stay accurate and finite', () => {
-    const out = run(2, 20, 32, 2, 12);
-    expect(out.value.every(Number.isFinite)).toBe(true);
+    const out = run(2, 20, 32, 2, { spread: 12 });
+    expect(out.value.every(Number.isFinite) && out.gradient.every(Number.isFinite)).toBe(true);
     // scores of several hundred carry float32 rounding of about 3e-5 each, which the weights inherit
     expect(worst(out.value, out.reference)).toBeLessThan(2e-4);
   });
 
   test('float64 is left to libtorch', () => {
-    expect(run(1, 4, 8, 1, 1, 'float64').fused).toBe(false);
+    expect(run(1, 4, 8, 1, { dtype: 'float64' }).fused).toBe(false);
   });
 });
 

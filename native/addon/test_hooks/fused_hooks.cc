@@ -51,25 +51,57 @@ Napi::Value FusedGelu(const Napi::CallbackInfo& info) {
   });
 }
 
-// fusedAttention(qkv: [B, N, 3 hidden] handle, heads) -> {fused, value, reference}: fused::attention_forward on
-// qkv (value only where the fused path takes qkv), and softmax(q k^T / sqrt(dh)) v spelled out in libtorch in float64 on the same numbers; both [B, N, hidden]
-// in float64.
+// fusedAttention(qkv: [B, N, 3 hidden] handle, heads, dropout, seed, grad: [B, N, hidden] handle or null) ->
+// {fused, value, gradient?, libtorchValue, libtorchGradient?, reference, referenceGradient?}, each in float64:
+// - value, gradient: fused::attention (where it takes qkv) after torch::manual_seed(seed), backward with grad; without
+//   grad, the forward alone without autograd;
+// - libtorch*: softmax(q k^T / sqrt(dh)) then torch::dropout on the weights and v, in float32 with libtorch's ops after
+//   the same seed (the path fused::attention replaces, with its own mask draw);
+// - reference*: the same in float64 with autograd, the weights dropped by bernoulli(1 - p) / (1 - p) drawn after the
+//   same seed on the float32 [B, heads, N, N] weights' shape, as libtorch's dropout draws it.
 Napi::Value FusedAttention(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&]() -> Napi::Value {
     auto qkv = TensorHandle::From(env, info[0], "qkv");
     const int64_t heads = info[1].As<Napi::Number>().Int64Value();
+    const double p = info[2].As<Napi::Number>().DoubleValue();
+    const auto seed = static_cast<uint64_t>(info[3].As<Napi::Number>().Int64Value());
+    const bool with_grad = !info[4].IsNull() && !info[4].IsUndefined();
+    auto grad = with_grad ? TensorHandle::From(env, info[4], "grad") : at::Tensor();
     LCMD_CHECK(qkv.dim() == 3 && heads >= 1 && qkv.size(2) % (3 * heads) == 0, "E_SHAPE", "qkv must be [B, N, 3 hidden] with hidden divisible by heads");
-    torch::NoGradGuard no_grad;
     const int64_t B = qkv.size(0), N = qkv.size(1), hidden = qkv.size(2) / 3, dh = hidden / heads;
-    auto parts = qkv.to(at::kDouble).view({B, N, 3, heads, dh}).permute({2, 0, 3, 1, 4});
-    auto weights = torch::softmax(torch::matmul(parts[0], parts[1].transpose(-2, -1)) / std::sqrt(double(dh)), -1);
-    auto reference = torch::matmul(weights, parts[2]).transpose(1, 2).reshape({B, N, hidden});
     auto out = Napi::Object::New(env);
-    const bool is_fused = fused::attention_is_fused(qkv, 0.0);
+    auto set = [&](const char* name, const at::Tensor& t) { out.Set(name, TensorHandle::Wrap(env, t.detach().to(at::kDouble))); };
+    // forward (and backward with grad) of f on a leaf copy of qkv in `type`
+    auto run = [&](at::ScalarType type, const std::function<at::Tensor(const at::Tensor&)>& f, const char* value, const char* gradient) {
+      torch::AutoGradMode grad_mode(with_grad);
+      auto leaf = qkv.detach().to(type).clone().set_requires_grad(with_grad);
+      torch::manual_seed(seed);
+      auto y = f(leaf);
+      set(value, y);
+      if (with_grad) {
+        y.backward(grad.to(type));
+        set(gradient, leaf.grad());
+      }
+    };
+    auto spelled_out = [&](const at::Tensor& x, const at::Tensor& keep) {
+      auto parts = x.view({B, N, 3, heads, dh}).permute({2, 0, 3, 1, 4});
+      auto weights = torch::softmax(torch::matmul(parts[0], parts[1].transpose(-2, -1)) / std::sqrt(double(dh)), -1);
+      if (keep.defined()) weights = weights * keep;
+      else if (p > 0) weights = torch::dropout(weights, p, true);
+      return torch::matmul(weights, parts[2]).transpose(1, 2).reshape({B, N, hidden});
+    };
+    const bool is_fused = fused::attention_is_fused(qkv);
     out.Set("fused", Napi::Boolean::New(env, is_fused));
-    if (is_fused) out.Set("value", TensorHandle::Wrap(env, fused::attention_forward(qkv, heads).to(at::kDouble)));
-    out.Set("reference", TensorHandle::Wrap(env, reference));
+    if (is_fused) run(qkv.scalar_type(), [&](const at::Tensor& x) { return fused::attention(x, heads, p); }, "value", "gradient");
+    run(at::kFloat, [&](const at::Tensor& x) { return spelled_out(x, at::Tensor()); }, "libtorchValue", "libtorchGradient");
+    at::Tensor keep;
+    if (p > 0) {
+      torch::manual_seed(seed);
+      keep = at::empty({B, heads, N, N}, at::kFloat).bernoulli_(1.0 - p).div_(1.0 - p).to(at::kDouble);
+    }
+    run(at::kDouble, [&](const at::Tensor& x) { return spelled_out(x, keep.defined() ? keep : torch::ones({1}, x.options())); }, "reference",
+        "referenceGradient");
     return out;
   });
 }
@@ -91,7 +123,7 @@ Napi::Value FusedBlock(const Napi::CallbackInfo& info) {
     const auto h = torch::randn({B, N, hidden}), y = torch::randn({B, cond});
     auto out = Napi::Object::New(env);
     const auto probe = torch::empty({B, N, hidden});
-    out.Set("attentionFused", Napi::Boolean::New(env, fused::attention_is_fused(torch::empty({B, N, 3 * hidden}), 0.0)));
+    out.Set("attentionFused", Napi::Boolean::New(env, fused::attention_is_fused(torch::empty({B, N, 3 * hidden}))));
     out.Set("mlpBlocked", Napi::Boolean::New(env, mlp_in_row_blocks(probe)));
     out.Set("value", TensorHandle::Wrap(env, block->forward(h, y).to(at::kDouble)));
     {

@@ -16,7 +16,7 @@ at::Tensor SelfAttentionImpl::forward(const at::Tensor& x) {
   // [B, N, 3, heads, dh] -> 3 x [B, heads, N, dh]
   const double dropout = is_training() ? dropout_ : 0.0;
   auto projected = dense(qkv_, x);
-  if (fused::attention_is_fused(projected, dropout)) return dense(out_, fused::attention_forward(projected, heads_));
+  if (fused::attention_is_fused(projected)) return dense(out_, fused::attention(projected, heads_, dropout));
   auto qkv = projected.view({b, n, 3, heads_, h / heads_}).permute({2, 0, 3, 1, 4});
   auto y = compat::attention(qkv[0], qkv[1], qkv[2], dropout);
   return dense(out_, y.transpose(1, 2).reshape({b, n, h}));
