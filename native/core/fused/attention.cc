@@ -77,8 +77,8 @@ inline __attribute__((always_inline)) void combine_rows(const float* coef, int64
     }
 }
 
-// Every row of `count` rows (row i at first + i * stride, out row i at out_first + i * out_stride): the R-row
-// tiles of combine_rows, then the rows left over one at a time.
+// combine_rows for the n_out rows of coef (out row i at out_first + i * out_stride): tiles of kRows, then the rows
+// left over one at a time.
 inline __attribute__((always_inline)) void combine_all(const float* coef, int64_t padded, float factor, const float* rows, int64_t row_stride,
                                                        int64_t count, int64_t width, float* out_first, int64_t out_stride, int64_t n_out) {
   const float f[kRows] = {factor, factor, factor, factor};

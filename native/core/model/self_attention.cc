@@ -13,10 +13,11 @@ SelfAttentionImpl::SelfAttentionImpl(int64_t hidden, int64_t heads, double dropo
 
 at::Tensor SelfAttentionImpl::forward(const at::Tensor& x) {
   auto b = x.size(0), n = x.size(1), h = x.size(2);
-  // [B, N, 3, heads, dh] -> 3 x [B, heads, N, dh]
   const double dropout = is_training() ? dropout_ : 0.0;
   auto projected = dense(qkv_, x);
+  // float32 on the CPU: lcmd's kernel (core/fused/attention.h); elsewhere libtorch's (SDPA from 2.0)
   if (fused::attention_is_fused(projected)) return dense(out_, fused::attention(projected, heads_, dropout));
+  // [B, N, 3, heads, dh] -> 3 x [B, heads, N, dh]
   auto qkv = projected.view({b, n, 3, heads_, h / heads_}).permute({2, 0, 3, 1, 4});
   auto y = compat::attention(qkv[0], qkv[1], qkv[2], dropout);
   return dense(out_, y.transpose(1, 2).reshape({b, n, h}));
