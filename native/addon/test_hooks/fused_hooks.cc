@@ -122,9 +122,9 @@ Napi::Value FusedBlock(const Napi::CallbackInfo& info) {
     for (auto& p : block->parameters()) p.normal_(0.0, 0.1);
     const auto h = torch::randn({B, N, hidden}), y = torch::randn({B, cond});
     auto out = Napi::Object::New(env);
-    const auto probe = torch::empty({B, N, hidden});
-    out.Set("attentionFused", Napi::Boolean::New(env, fused::attention_is_fused(torch::empty({B, N, 3 * hidden}))));
-    out.Set("mlpBlocked", Napi::Boolean::New(env, mlp_in_row_blocks(probe)));
+    // both paths decide from the device, the type and (the MLP) the row count, which the stream h shares with their inputs
+    out.Set("attentionFused", Napi::Boolean::New(env, fused::attention_is_fused(h)));
+    out.Set("mlpBlocked", Napi::Boolean::New(env, mlp_in_row_blocks(h)));
     out.Set("value", TensorHandle::Wrap(env, block->forward(h, y).to(at::kDouble)));
     {
       torch::AutoGradMode grad_mode(true);

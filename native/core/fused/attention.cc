@@ -77,20 +77,20 @@ inline __attribute__((always_inline)) void combine_rows(const float* coef, int64
     }
 }
 
-// combine_rows for the n_out rows of coef (out row i at out_first + i * out_stride): tiles of kRows, then the rows
-// left over one at a time.
+// combine_rows for the N rows of an N x N coef (out row i at out_first + i * out_stride): tiles of kRows, then the
+// rows left over one at a time.
 inline __attribute__((always_inline)) void combine_all(const float* coef, int64_t padded, float factor, const float* rows, int64_t row_stride,
-                                                       int64_t count, int64_t width, float* out_first, int64_t out_stride, int64_t n_out) {
+                                                       int64_t N, int64_t width, float* out_first, int64_t out_stride) {
   const float f[kRows] = {factor, factor, factor, factor};
   int64_t i = 0;
-  for (; i + kRows <= n_out; i += kRows) {
+  for (; i + kRows <= N; i += kRows) {
     float* o[kRows];
     for (int64_t r = 0; r < kRows; ++r) o[r] = out_first + (i + r) * out_stride;
-    combine_rows<kRows>(coef + i * padded, padded, f, rows, row_stride, count, width, o);
+    combine_rows<kRows>(coef + i * padded, padded, f, rows, row_stride, N, width, o);
   }
-  for (; i < n_out; ++i) {
+  for (; i < N; ++i) {
     float* o[1] = {out_first + i * out_stride};
-    combine_rows<1>(coef + i * padded, padded, f, rows, row_stride, count, width, o);
+    combine_rows<1>(coef + i * padded, padded, f, rows, row_stride, N, width, o);
   }
 }
 
@@ -196,11 +196,11 @@ inline __attribute__((always_inline)) void head_backward(const float* base, cons
   for (; i + kRows <= N; i += kRows) backward_tile<kRows>(grad_base, i, s, keep, probs, w);
   for (; i < N; ++i) backward_tile<1>(grad_base, i, s, keep, probs, w);
   const float* ds = w.scores.data();
-  combine_all(ds, P, s.scale, base + s.hidden, stride, N, s.dh, dbase, stride, N);
+  combine_all(ds, P, s.scale, base + s.hidden, stride, N, s.dh, dbase, stride);
   transpose(ds, P, N, N, w.transposed.data(), P);
-  combine_all(w.transposed.data(), P, s.scale, base, stride, N, s.dh, dbase + s.hidden, stride, N);
+  combine_all(w.transposed.data(), P, s.scale, base, stride, N, s.dh, dbase + s.hidden, stride);
   transpose(w.weights.data(), P, N, N, w.transposed.data(), P);
-  combine_all(w.transposed.data(), P, 1.0f, grad_base, s.hidden, N, s.dh, dbase + 2 * s.hidden, stride, N);
+  combine_all(w.transposed.data(), P, 1.0f, grad_base, s.hidden, N, s.dh, dbase + 2 * s.hidden, stride);
 }
 
 // One sample: its [N, 3 hidden] block is copied first (one sequential read, which the hardware prefetches; the
