@@ -36,39 +36,61 @@ typedef float v8u __attribute__((vector_size(32), aligned(4)));  // the same, lo
 inline __attribute__((always_inline)) void load(v8& x, const float* p) { x = *reinterpret_cast<const v8u*>(p); }
 inline __attribute__((always_inline)) void store(float* p, const v8& x) { *reinterpret_cast<v8u*>(p) = x; }
 
-constexpr int64_t kRows = 4;  // rows per tile: four accumulators and one shared load per step
+constexpr int64_t kRows = 4;  // rows per tile
+constexpr int64_t kVectors = 2;  // vectors of 8 columns per tile: kRows x kVectors accumulators hide the FMA latency
 
-// out[r][j] = scale * sum_e a[r][e] bt[e][j] for R rows a[r] and the columns j < padded of bt ([depth, padded]),
-// 8 columns at a time with R accumulators in registers. out rows are `padded` apart.
+// out[r][j] = scale * sum_e a[r][e] bt[e][j] for R rows a[r] and the C x 8 columns of bt ([depth, padded]) from j, with
+// R x C accumulators in registers. out rows are `padded` apart.
+template <int64_t R, int64_t C>
+inline __attribute__((always_inline)) void product_tile(const float* const* a, const float* bt, int64_t depth, int64_t padded, float scale,
+                                                        int64_t j, float* out) {
+  v8 acc[R][C] = {};
+  for (int64_t e = 0; e < depth; ++e) {
+    v8 b[C];
+    for (int64_t c = 0; c < C; ++c) load(b[c], bt + e * padded + j + 8 * c);
+    for (int64_t r = 0; r < R; ++r) {
+      const float x = a[r][e];
+      for (int64_t c = 0; c < C; ++c) acc[r][c] += x * b[c];
+    }
+  }
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t c = 0; c < C; ++c) store(out + r * padded + j + 8 * c, acc[r][c] * scale);
+}
+
+// product_tile over all `padded` columns: kVectors at a time, then single vectors.
 template <int64_t R>
 inline __attribute__((always_inline)) void product_rows(const float* const* a, const float* bt, int64_t depth, int64_t padded, float scale,
                                                         float* out) {
-  for (int64_t j = 0; j < padded; j += 8) {
-    v8 acc[R] = {};
-    for (int64_t e = 0; e < depth; ++e) {
-      v8 b;
-      load(b, bt + e * padded + j);
-      for (int64_t r = 0; r < R; ++r) acc[r] += a[r][e] * b;
-    }
-    for (int64_t r = 0; r < R; ++r) store(out + r * padded + j, acc[r] * scale);
-  }
+  int64_t j = 0;
+  for (; j + 8 * kVectors <= padded; j += 8 * kVectors) product_tile<R, kVectors>(a, bt, depth, padded, scale, j, out);
+  for (; j < padded; j += 8) product_tile<R, 1>(a, bt, depth, padded, scale, j, out);
 }
 
-// out[r][e] = factor[r] * sum_{j < count} coef[r][j] rows[j][e] for e < width: 8 of width at a time with R
-// accumulators, then the remainder one by one. coef rows are `padded` apart, rows[j] are `row_stride` apart.
+// out[r][e] = factor[r] * sum_{j < count} coef[r][j] rows[j][e] for the C x 8 columns e of `rows` from e0, with R x C
+// accumulators. coef rows are `padded` apart, rows[j] are `row_stride` apart.
+template <int64_t R, int64_t C>
+inline __attribute__((always_inline)) void combine_tile(const float* coef, int64_t padded, const float* factor, const float* rows,
+                                                        int64_t row_stride, int64_t count, int64_t e0, float* const* out) {
+  v8 acc[R][C] = {};
+  for (int64_t j = 0; j < count; ++j) {
+    v8 v[C];
+    for (int64_t c = 0; c < C; ++c) load(v[c], rows + j * row_stride + e0 + 8 * c);
+    for (int64_t r = 0; r < R; ++r) {
+      const float w = coef[r * padded + j];
+      for (int64_t c = 0; c < C; ++c) acc[r][c] += w * v[c];
+    }
+  }
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t c = 0; c < C; ++c) store(out[r] + e0 + 8 * c, acc[r][c] * factor[r]);
+}
+
+// combine_tile over the first `width` columns: kVectors x 8 at a time, then 8, then the remainder one by one.
 template <int64_t R>
 inline __attribute__((always_inline)) void combine_rows(const float* coef, int64_t padded, const float* factor, const float* rows,
                                                         int64_t row_stride, int64_t count, int64_t width, float* const* out) {
   int64_t e = 0;
-  for (; e + 8 <= width; e += 8) {
-    v8 acc[R] = {};
-    for (int64_t j = 0; j < count; ++j) {
-      v8 v;
-      load(v, rows + j * row_stride + e);
-      for (int64_t r = 0; r < R; ++r) acc[r] += coef[r * padded + j] * v;
-    }
-    for (int64_t r = 0; r < R; ++r) store(out[r] + e, acc[r] * factor[r]);
-  }
+  for (; e + 8 * kVectors <= width; e += 8 * kVectors) combine_tile<R, kVectors>(coef, padded, factor, rows, row_stride, count, e, out);
+  for (; e + 8 <= width; e += 8) combine_tile<R, 1>(coef, padded, factor, rows, row_stride, count, e, out);
   for (; e < width; ++e)
     for (int64_t r = 0; r < R; ++r) {
       float acc = 0.0f;
@@ -100,14 +122,53 @@ inline __attribute__((always_inline)) void transpose(const float* src, int64_t s
     for (int64_t c = 0; c < cols; ++c) dst[c * padded + r] = src[r * src_stride + c];
 }
 
-// Row softmax over the first N scores, in place: the exponentials, and 1 / their sum as the return value.
-inline __attribute__((always_inline)) float softmax_row(float* row, int64_t N) {
-  float m = row[0];
-  for (int64_t j = 1; j < N; ++j) m = row[j] > m ? row[j] : m;
-  for (int64_t j = 0; j < N; ++j) row[j] = exp_approx(row[j] - m);
+// The sum and the maximum of a vector's eight lanes.
+inline __attribute__((always_inline)) float lane_sum(const v8& x) {
   float sum = 0.0f;
-  for (int64_t j = 0; j < N; ++j) sum += row[j];
-  return 1.0f / sum;
+  for (int64_t l = 0; l < 8; ++l) sum += x[l];
+  return sum;
+}
+inline __attribute__((always_inline)) float lane_max(const v8& x) {
+  float m = x[0];
+  for (int64_t l = 1; l < 8; ++l) m = x[l] > m ? x[l] : m;
+  return m;
+}
+
+// sum_j a[j] b[j] for j < n: eight lanes at a time (a scalar sum would wait on each add in turn), then the rest.
+inline __attribute__((always_inline)) float dot(const float* a, const float* b, int64_t n) {
+  v8 acc = {};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    v8 x, y;
+    load(x, a + j);
+    load(y, b + j);
+    acc += x * y;
+  }
+  float sum = lane_sum(acc);
+  for (; j < n; ++j) sum += a[j] * b[j];
+  return sum;
+}
+
+// Row softmax over the first N of `padded` scores, in place: the exponentials (zeros past N), and 1 / their sum as the
+// return value. Whole vectors throughout, the padding set to -inf so that it neither wins the maximum nor adds to the sum.
+inline __attribute__((always_inline)) float softmax_row(float* row, int64_t N, int64_t padded) {
+  for (int64_t j = N; j < padded; ++j) row[j] = -INFINITY;
+  v8 m;
+  load(m, row);
+  for (int64_t j = 8; j < padded; j += 8) {
+    v8 x;
+    load(x, row + j);
+    m = x > m ? x : m;
+  }
+  const float top = lane_max(m);
+  for (int64_t j = 0; j < padded; ++j) row[j] = exp_approx(row[j] - top);
+  v8 sum = {};
+  for (int64_t j = 0; j < padded; j += 8) {
+    v8 x;
+    load(x, row + j);
+    sum += x;
+  }
+  return 1.0f / lane_sum(sum);
 }
 
 // Per thread: a sample's [N, 3 hidden] block and the N x padded matrices of one head.
@@ -139,7 +200,7 @@ inline __attribute__((always_inline)) void forward_tile(const float* base, float
   product_rows<R>(q, w.kt.data(), s.dh, s.padded, s.scale, scores);
   for (int64_t r = 0; r < R; ++r) {
     float* row = scores + r * s.padded;
-    factor[r] = softmax_row(row, N);
+    factor[r] = softmax_row(row, N, s.padded);
     if (probs == nullptr && keep == nullptr) continue;
     const float inv = factor[r];
     factor[r] = 1.0f;
@@ -176,14 +237,16 @@ inline __attribute__((always_inline)) void backward_tile(const float* grad_base,
     float* dw = dw_rows + r * P;
     float* dsr = ds + (i + r) * P;
     float* wr = w.weights.data() + (i + r) * P;
-    float dot = 0.0f;
-    for (int64_t j = 0; j < N; ++j) {
-      const float d = kr != nullptr ? kr[j] : 1.0f;
-      dw[j] *= d;
-      dot += dw[j] * pr[j];
-      wr[j] = pr[j] * d;
+    if (kr != nullptr) {
+      for (int64_t j = 0; j < N; ++j) {
+        dw[j] *= kr[j];
+        wr[j] = pr[j] * kr[j];
+      }
+    } else {
+      std::memcpy(wr, pr, sizeof(float) * N);
     }
-    for (int64_t j = 0; j < N; ++j) dsr[j] = pr[j] * (dw[j] - dot);
+    const float rowsum = dot(dw, pr, N);
+    for (int64_t j = 0; j < N; ++j) dsr[j] = pr[j] * (dw[j] - rowsum);
   }
 }
 
