@@ -76,6 +76,8 @@ export interface NativeRuntimeInfo {
   torchLibraries: string[];
   blasLibrary: string;
   blasIsReference: boolean;
+  /** "oneDNN x.y.z" where the CPU Linear layers use its sgemm (forward and input gradient), else empty */
+  onednn: string;
   cudaCompiled: boolean;
   cudaAvailable: boolean;
   devices: { index: number; name: string; memoryGiB: number }[];
@@ -424,5 +426,6 @@ export interface NativeTestHooks {
   adamwEmaStep(state: AdamWEmaState, decays: boolean[], options: AdamWEmaOptions): { fused: boolean; params: NativeTensorHandle[]; expAvg: NativeTensorHandle[]; expAvgSq: NativeTensorHandle[]; ema: NativeTensorHandle[]; teacher?: NativeTensorHandle[] };
   fusedNoisyUpdate(z: NativeTensorHandle, eHat: NativeTensorHandle | null, streams: { seed: number; a: number; first: number; purpose: number }, coefficients: { coefZ: number; coefX: number; noiseStd: number }): { fused: boolean; value: NativeTensorHandle; reference: NativeTensorHandle };
   fusedTokenLoss(logits: NativeTensorHandle, targets: NativeTensorHandle, logQ: NativeTensorHandle | null, direction: 'teacher-student' | 'student-teacher', gradCe: NativeTensorHandle, gradKl: NativeTensorHandle | null, gradProbs: NativeTensorHandle | null): { fused: boolean; value: FusedTokenLossResult; reference: FusedTokenLossResult };
+  dense(x: NativeTensorHandle, weight: NativeTensorHandle, bias: NativeTensorHandle | null, grad: NativeTensorHandle): { onednnBuilt: boolean; onednn: boolean; value: NativeTensorHandle; noGradValue: NativeTensorHandle; gradX: NativeTensorHandle; gradWeight: NativeTensorHandle; gradBias?: NativeTensorHandle; frozenGradX: NativeTensorHandle; frozenWeightHasGrad: boolean; reference: NativeTensorHandle; referenceGradX: NativeTensorHandle; referenceGradWeight: NativeTensorHandle; referenceGradBias?: NativeTensorHandle };
   counterNoiseBuilds(seed: number, rows: number, m: number, normal: boolean): { cpuPath: 'avx512' | 'avx2+fma' | 'baseline'; value: NativeTensorHandle; baseline: NativeTensorHandle };
 }

@@ -16,6 +16,7 @@ console.log(`lcmd: building against libtorch from ${found.via}: ${found.dir}`);
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
 const args = [cmakeJs, 'compile', '--out', 'build', `--CDTorch_DIR=${found.dir}`, `--CDLCMD_TORCH_VIA=${found.via}`];
 if (process.env.LCMD_CUDA_ARCH) args.push(`--CDCMAKE_CUDA_ARCHITECTURES=${process.env.LCMD_CUDA_ARCH}`);
+if (process.env.LCMD_ONEDNN) args.push(`--CDLCMD_ONEDNN=${process.env.LCMD_ONEDNN}`);
 if (process.env.LCMD_BUILD_TYPE === 'Debug') args.push('--debug');
 const jobs = process.env.CMAKE_BUILD_PARALLEL_LEVEL || String(require('os').availableParallelism());
 const result = spawnSync(process.execPath, args, {

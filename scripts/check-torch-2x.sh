@@ -37,6 +37,8 @@ COMMON_FLAGS=(-std=c++17 -D_GLIBCXX_USE_CXX11_ABI=1
   -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED
   -I"$ROOT/node_modules/node-api-headers/include" -I"$ROOT/node_modules/node-addon-api" -I"$ROOT/native")
 [ -n "${LCMD_EXTRA_INCLUDE:-}" ] && COMMON_FLAGS+=(-I"$LCMD_EXTRA_INCLUDE")
+# CMakeLists.txt builds core/blas/onednn_gemm.cc against oneDNN where its headers are installed: check that path too.
+if [ -f /usr/include/oneapi/dnnl/dnnl.h ]; then COMMON_FLAGS+=(-DLCMD_WITH_ONEDNN=1); fi
 WARNINGS=(-Wall -Wno-unused-parameter)
 CUDA_ARCH_FLAGS=(-gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90)
 

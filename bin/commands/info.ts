@@ -18,6 +18,7 @@ export function registerInfo(program: Command): void {
         `libtorch       ${r.torchVersion}, found via ${r.torchFoundVia || 'unknown'} (${r.torchDir})`,
         `loaded from    ${r.torchLibraries.filter((l) => /libtorch_cpu|libtorch\.so/.test(l)).join(', ') || 'unknown'}`,
         `BLAS           ${r.blasLibrary}${r.gemmGflops !== undefined ? `, sgemm 512: ${r.gemmGflops.toFixed(1)} GFLOP/s` : ''}`,
+        `Linear layers  ${r.onednn ? `${r.onednn} sgemm on CPU (forward and input gradient; weight gradient by the BLAS)` : 'the BLAS (no oneDNN in this build)'}`,
         `CUDA           ${r.cudaCompiled ? 'compiled in' : 'not compiled in'}, ${r.cudaAvailable ? 'available' : 'not available'}`,
         ...r.devices.map((d) => `  cuda:${d.index}       ${d.name}, ${d.memoryGiB.toFixed(1)} GiB`),
         `threads        ${r.threadPools.intraOp} intra-op, ${r.threadPools.interOp} inter-op, ${r.threadPools.openblas < 0 ? 'no OpenBLAS' : `${r.threadPools.openblas} OpenBLAS`} (LCMD_NUM_THREADS)${r.threadPools.openblas > 1 && r.openblasThreadTimeout ? `, OpenBLAS thread timeout 2^${r.openblasThreadTimeout} cycles` : ''}`,

@@ -28,6 +28,7 @@ Napi::Value RuntimeInfoJs(const Napi::CallbackInfo& info) {
     out.Set("torchLibraries", libs);
     out.Set("blasLibrary", r.blas_library);
     out.Set("blasIsReference", r.blas_is_reference);
+    out.Set("onednn", r.onednn);
     out.Set("cudaCompiled", r.cuda_compiled);
     out.Set("cudaAvailable", r.cuda_available);
     auto devices = Napi::Array::New(env, r.devices.size());

@@ -1,7 +1,8 @@
-// Test hooks for the fused kernels (core/fused/): each one's result beside plain libtorch's on the same input, so
-// tests can compare the CPU twin of a CUDA kernel with an independent computation.
+// Test hooks for the fused kernels (core/fused/) and the oneDNN Linear layers (core/model/dense.h): each one's result
+// beside plain libtorch's on the same input, so tests can compare them with an independent computation.
 #include "addon/errors.h"
 #include "core/base/error.h"
+#include "core/blas/onednn_gemm.h"
 #include "addon/modules.h"
 #include "addon/tensor_handle.h"
 #include "core/fused/adaptive_norm.h"
@@ -13,6 +14,7 @@
 #include "core/fused/gelu.h"
 #include "core/fused/noisy_update.h"
 #include "core/fused/token_loss.h"
+#include "core/model/dense.h"
 #include "core/model/mlp.h"
 #include "core/model/transformer_block.h"
 #include "core/noise/counter_noise.h"
@@ -344,6 +346,55 @@ Napi::Value FusedTokenLoss(const Napi::CallbackInfo& info) {
   });
 }
 
+// dense(x: [..., in], weight: [out, in], bias: [out] or null, grad: [..., out]) -> {onednnBuilt, onednn, value,
+// noGradValue, gradX, gradWeight, gradBias?, frozenGradX, frozenWeightHasGrad, reference, referenceGradX,
+// referenceGradWeight, referenceGradBias?}, each tensor in float64:
+// - value, grad*: lcmd::dense with autograd on leaves x, weight and bias, backward with grad;
+// - noGradValue: lcmd::dense under NoGradGuard (the forward alone);
+// - frozenGradX: the input gradient with weight and bias not requiring gradients (frozenWeightHasGrad: whether the
+//   weight got one anyway);
+// - reference*: at::linear in float64 with autograd.
+Napi::Value Dense(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    auto x = TensorHandle::From(env, info[0], "x");
+    auto weight = TensorHandle::From(env, info[1], "weight");
+    at::Tensor bias = info[2].IsNull() ? at::Tensor() : TensorHandle::From(env, info[2], "bias");
+    auto grad = TensorHandle::From(env, info[3], "grad");
+    torch::AutoGradMode grad_mode(true);
+    auto leaf = [](const at::Tensor& t, bool requires) { return t.defined() ? t.detach().clone().set_requires_grad(requires) : t; };
+    auto f64 = [](const at::Tensor& t) { return t.detach().to(at::kDouble); };
+    auto out = Napi::Object::New(env);
+    out.Set("onednnBuilt", Napi::Boolean::New(env, blas::onednn_built()));
+    out.Set("onednn", Napi::Boolean::New(env, dense_uses_onednn(x, weight, bias)));
+
+    auto lx = leaf(x, true), lw = leaf(weight, true), lb = leaf(bias, true);
+    auto y = dense(lx, lw, lb);
+    y.backward(grad.to(y.scalar_type()));
+    out.Set("value", TensorHandle::Wrap(env, f64(y)));
+    out.Set("gradX", TensorHandle::Wrap(env, f64(lx.grad())));
+    out.Set("gradWeight", TensorHandle::Wrap(env, f64(lw.grad())));
+    if (lb.defined()) out.Set("gradBias", TensorHandle::Wrap(env, f64(lb.grad())));
+    {
+      torch::NoGradGuard no_grad;
+      out.Set("noGradValue", TensorHandle::Wrap(env, f64(dense(x, weight, bias))));
+    }
+    auto fx = leaf(x, true), fw = leaf(weight, false), fb = leaf(bias, false);
+    dense(fx, fw, fb).backward(grad.to(x.scalar_type()));
+    out.Set("frozenGradX", TensorHandle::Wrap(env, f64(fx.grad())));
+    out.Set("frozenWeightHasGrad", Napi::Boolean::New(env, fw.grad().defined()));
+
+    auto rx = leaf(x.to(at::kDouble), true), rw = leaf(weight.to(at::kDouble), true), rb = leaf(bias.defined() ? bias.to(at::kDouble) : bias, true);
+    auto ry = at::linear(rx, rw, rb);
+    ry.backward(grad.to(at::kDouble));
+    out.Set("reference", TensorHandle::Wrap(env, f64(ry)));
+    out.Set("referenceGradX", TensorHandle::Wrap(env, f64(rx.grad())));
+    out.Set("referenceGradWeight", TensorHandle::Wrap(env, f64(rw.grad())));
+    if (rb.defined()) out.Set("referenceGradBias", TensorHandle::Wrap(env, f64(rb.grad())));
+    return out;
+  });
+}
+
 void register_fused_hooks(Napi::Env env, Napi::Object exports) {
   exports.Set("fusedGelu", Napi::Function::New(env, FusedGelu));
   exports.Set("fusedAttention", Napi::Function::New(env, FusedAttention));
@@ -353,6 +404,7 @@ void register_fused_hooks(Napi::Env env, Napi::Object exports) {
   exports.Set("fusedNoisyUpdate", Napi::Function::New(env, FusedNoisyUpdate));
   exports.Set("fusedTokenLoss", Napi::Function::New(env, FusedTokenLoss));
   exports.Set("counterNoiseBuilds", Napi::Function::New(env, CounterNoiseBuilds));
+  exports.Set("dense", Napi::Function::New(env, Dense));
 }
 
 }  // namespace lcmd::addon

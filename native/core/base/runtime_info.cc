@@ -1,4 +1,5 @@
 #include "core/base/runtime_info.h"
+#include "core/blas/onednn_gemm.h"
 
 #include <torch/torch.h>
 
@@ -55,6 +56,7 @@ RuntimeInfo runtime_info() {
   }
   info.blas_library = blas.empty() ? "none mapped (statically linked, e.g. MKL)" : blas;
   info.blas_is_reference = !blas.empty() && contains(blas, "/blas/libblas");
+  info.onednn = blas::onednn_version();
   info.threads = num_threads();
 #ifdef LCMD_WITH_CUDA
   info.cuda_compiled = true;

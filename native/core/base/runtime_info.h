@@ -18,6 +18,7 @@ struct RuntimeInfo {
   std::vector<std::string> torch_libraries;  // paths of libtorch/libc10 mapped into this process
   std::string blas_library;                  // the BLAS actually mapped, e.g. openblas or the reference libblas
   bool blas_is_reference;
+  std::string onednn;  // "oneDNN x.y.z" where the CPU Linear layers use its sgemm (core/blas/onednn_gemm.h), else empty
   bool cuda_compiled;
   bool cuda_available;
   std::vector<DeviceInfo> devices;
