@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import { testHooks } from '../lib/binding';
 import { info } from '../lib/info';
 import { Tensor } from '../lib/tensor';
+import { worst } from './float-compare';
 import { rng } from './sampler-stats';
 
 function values(handle: unknown): number[] {
@@ -11,14 +12,6 @@ function values(handle: unknown): number[] {
   const out = Array.from(t.toTypedArray() as Float64Array);
   t.dispose();
   return out;
-}
-
-/** The largest |a - b| / (1 + |b|) over the elements. */
-function worst(a: number[], b: number[]): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / (1 + Math.abs(b[i])));
-  return m;
 }
 
 function run(xShape: number[], outFeatures: number, withBias: boolean, dtype: 'float32' | 'float64' = 'float32') {
